@@ -1,0 +1,3 @@
+from mdpl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,210 @@
+"""One typed configuration for a whole study, loaded from YAML.
+
+Unknown keys and wrong types are :class:`mdpl.ConfigError`. The resolved
+configuration is saved next to every result (:func:`save_config`). Each
+section belongs to one stage of the pipeline and is passed down explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mdpl.errors import ConfigError
+
+#: Environment variable that points at a directory of flux-tower files.
+DATA_DIR_ENV = "MDPL_DATA_DIR"
+
+
+def default_data_dir() -> Path | None:
+    """``$MDPL_DATA_DIR`` if set, else ``../shared/data`` beside the checkout if it exists."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    return here if here.is_dir() else None
+
+
+@dataclass
+class DataConfig:
+    """Where forcing/flux files come from and how they are aggregated."""
+
+    data_dir: str | None = None  # None: $MDPL_DATA_DIR, ../shared/data, else synthetic
+    sites: list[str] = field(default_factory=list)  # empty: every site found
+    min_measured_fraction: float = 0.75  # CalLMIP: drop days with >25 % gap-filled steps
+    corrected_fluxes: bool = False  # calibrate against Qle_cor/Qh_cor instead of Qle/Qh
+    synthetic_years: int = 2
+    synthetic_sites: list[str] = field(default_factory=lambda: ["DK-Fou", "CN-Cng", "ES-ES2", "ZA-Kru", "ID-Pag"])
+
+
+@dataclass
+class LsmConfig:
+    """The embedded land model run."""
+
+    spinup_max_years: int = 5
+    spinup_tolerance: float = 1e-3  # relative change of column soil water between cycles
+    newton_iterations: int = 4
+    dtype: str = "float32"
+
+
+@dataclass
+class EnsembleConfig:
+    """Perturbed parameter ensemble."""
+
+    n_members: int = 64
+    sampler: str = "sobol"  # sobol | lhs
+    batch_size: int = 256
+
+
+@dataclass
+class SurrogateConfig:
+    """Surrogate network and its training."""
+
+    kind: str = "multitask"  # multitask | singletask
+    tasks: list[str] = field(default_factory=lambda: ["Qle", "Qh", "NEE"])
+    hidden_size: int = 64
+    n_experts: int = 3
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    sequence_days: int = 365
+
+
+@dataclass
+class CalibrationConfig:
+    """Parameter generator training."""
+
+    mode: str = "site"  # site | pft | all
+    task_weights: dict[str, float] = field(default_factory=lambda: {"Qle": 1.0, "Qh": 1.0})
+    epochs: int = 200
+    learning_rate: float = 1e-2
+    sources: list[str] = field(default_factory=lambda: ["default", "mdpl", "dpl", "direct"])
+
+
+@dataclass
+class Config:
+    """A whole study: data -> land model -> ensemble -> surrogate -> calibration."""
+
+    mode: str = "quick"  # quick | full
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    out_dir: str = "runs/default"
+    data: DataConfig = field(default_factory=DataConfig)
+    lsm: LsmConfig = field(default_factory=LsmConfig)
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
+    surrogate: SurrogateConfig = field(default_factory=SurrogateConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+
+
+def _check_type(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return _build(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _check_type(value, a, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_check_type(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return {_check_type(k, args[0], where): _check_type(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls: type, raw: dict, where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}")
+    kwargs = {k: _check_type(v, hints[k], f"{where}.{k}" if where else k) for k, v in raw.items()}
+    return cls(**kwargs)
+
+
+def validate(cfg: Config) -> Config:
+    """Check values that types alone do not catch."""
+    if cfg.mode not in ("quick", "full"):
+        raise ConfigError(f"mode: expected 'quick' or 'full', got {cfg.mode!r}")
+    if not 0.0 <= cfg.data.min_measured_fraction <= 1.0:
+        raise ConfigError(f"data.min_measured_fraction must lie in [0, 1], got {cfg.data.min_measured_fraction}")
+    if cfg.ensemble.sampler not in ("sobol", "lhs"):
+        raise ConfigError(f"ensemble.sampler: expected 'sobol' or 'lhs', got {cfg.ensemble.sampler!r}")
+    if cfg.surrogate.kind not in ("multitask", "singletask"):
+        raise ConfigError(f"surrogate.kind: expected 'multitask' or 'singletask', got {cfg.surrogate.kind!r}")
+    if cfg.calibration.mode not in ("site", "pft", "all"):
+        raise ConfigError(f"calibration.mode: expected 'site', 'pft' or 'all', got {cfg.calibration.mode!r}")
+    return cfg
+
+
+def config_from_dict(raw: dict | None) -> Config:
+    """Build and validate a :class:`Config` from a plain mapping (e.g. parsed YAML)."""
+    return validate(_build(Config, raw or {}, ""))
+
+
+def load_config(path: str | os.PathLike | None = None, **overrides: Any) -> Config:
+    """Load YAML at ``path`` (defaults when None), apply top-level ``overrides``, validate."""
+    raw: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: configuration file not found")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML ({e})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{p}: top level must be a mapping")
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    return config_from_dict(raw)
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Config, path: str | os.PathLike) -> Path:
+    """Write the resolved configuration as YAML (atomically)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_suffix(p.suffix + ".tmp")
+    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    tmp.replace(p)
+    return p

@@ -1,0 +1,1 @@
+"""mdpl.models."""
