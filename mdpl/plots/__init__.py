@@ -1,1 +1,28 @@
-"""mdpl.plots."""
+"""Figures for the book: every function returns ``(fig, ax)`` (or ``(fig, axes)``).
+
+- :func:`taylor_diagram` / :func:`taylor_diagram_from_series`: SD, R and centred RMSE in one picture
+- :func:`plot_series` / :func:`plot_series_grid`: observed vs modelled fluxes at daily or monthly scale
+- :func:`site_map`: site locations on a latitude/longitude frame, coloured by PFT group
+- :func:`metric_bars`, :func:`styled_table`, :func:`text_table`: metric tables as bars and readable tables
+"""
+
+from mdpl.plots.bars import metric_bars, styled_table, text_table
+from mdpl.plots.series import plot_series, plot_series_grid
+from mdpl.plots.sitemap import site_map
+from mdpl.plots.style import STYLES, style_for
+from mdpl.plots.taylor import TAYLOR_HOWTO, taylor_coords, taylor_diagram, taylor_diagram_from_series
+
+__all__ = [
+    "STYLES",
+    "TAYLOR_HOWTO",
+    "metric_bars",
+    "plot_series",
+    "plot_series_grid",
+    "site_map",
+    "style_for",
+    "styled_table",
+    "taylor_coords",
+    "taylor_diagram",
+    "taylor_diagram_from_series",
+    "text_table",
+]

@@ -1,0 +1,84 @@
+"""Time series of observed and modelled fluxes at daily or monthly scale."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from mdpl.plots.style import style_for
+
+
+def _to_series(x, name: str = "") -> pd.Series:
+    """A pandas Series with a time index from a Series or a 1-D xarray DataArray."""
+    if isinstance(x, pd.Series):
+        return x
+    if hasattr(x, "to_series"):
+        return x.to_series()
+    raise TypeError(f"{name or 'series'}: expected a pandas Series or xarray DataArray with a time index")
+
+
+def plot_series(
+    obs,
+    sims: Mapping[str, object] | None = None,
+    *,
+    ax=None,
+    var: str = "",
+    units: str = "",
+    scale: str = "daily",
+    title: str | None = None,
+    obs_label: str = "observed",
+):
+    """Plot ``obs`` (black) and each simulation in ``sims`` (label -> series) against time.
+
+    ``scale`` ('daily', 'monthly', or any word) only sets line style and the
+    axis label: aggregate first (``mdpl.data.aggregate``). Observed values
+    that are NaN (gap-filled steps masked out) leave gaps rather than being
+    interpolated. Returns ``(fig, ax)``; every line carries ``gid = label``.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 3.2))
+    else:
+        fig = ax.figure
+    o = _to_series(obs, "obs")
+    monthly = scale.lower().startswith("month")
+    kw = dict(marker="o", ms=3) if monthly else {}
+    (line,) = ax.plot(o.index, o.to_numpy(dtype=float), color="black", lw=1.4 if monthly else 0.9,
+                      label=obs_label, zorder=5, **kw)
+    line.set_gid(obs_label)
+    for i, (label, s) in enumerate((sims or {}).items()):
+        s = _to_series(s, label)
+        colour, marker = style_for(label, i)
+        kw = dict(marker=marker, ms=3) if monthly else {}
+        (line,) = ax.plot(s.index, s.to_numpy(dtype=float), color=colour, lw=1.2 if monthly else 0.7,
+                          alpha=0.9, label=label, **kw)
+        line.set_gid(label)
+    unit_txt = f" ({units})" if units else ""
+    ax.set_ylabel(f"{scale} {var}{unit_txt}".strip())
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=min(6, 1 + len(sims or {})), frameon=False, loc="upper left")
+    if title:
+        ax.set_title(title)
+    fig.autofmt_xdate()
+    return fig, ax
+
+
+def plot_series_grid(panels: Mapping[str, tuple[object, Mapping[str, object]]], *, var: str = "",
+                     units: str = "", scale: str = "daily", ncols: int = 1, sharey: bool = False):
+    """One :func:`plot_series` panel per key (e.g. site) of ``panels``: key -> (obs, sims).
+
+    Returns ``(fig, axes)`` with ``axes`` a flat array, one per panel.
+    """
+    n = max(1, len(panels))
+    nrows = int(np.ceil(n / ncols))
+    width = 9.0 if ncols == 1 else 5.5 * ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 2.6 * nrows), squeeze=False, sharey=sharey)
+    axes = axes.ravel()
+    for ax, (key, (obs, sims)) in zip(axes, panels.items()):
+        plot_series(obs, sims, ax=ax, var=var, units=units, scale=scale, title=str(key))
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig, axes
