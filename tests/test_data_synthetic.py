@@ -80,7 +80,8 @@ def test_energy_balance_plausible(sites):
 def test_swdown_zero_at_night_and_bounded_by_toa(sites):
     for ds in sites:
         lat, lon = ds.attrs["latitude"], ds.attrs["longitude"]
-        toa = solar.toa_step_mean(ds.time.values, 1800, lat, lon)
+        utc = ds.time.values - np.timedelta64(int(ds.attrs["utc_offset_h"] * 3600), "s")
+        toa = solar.toa_step_mean(utc, 1800, lat, lon)
         sw = ds["SWdown"].values
         assert np.all(sw[toa == 0] == 0)
         assert np.all(sw <= toa + 1e-9)
@@ -116,7 +117,7 @@ def test_seasonal_cycle_sign_by_hemisphere():
 
 def test_diurnal_cycle_peaks_in_afternoon(sites):
     ds = sites[2]  # ES-ES2
-    hour_utc = pd.DatetimeIndex(ds.time.values).hour + 0.5
+    hour_utc = pd.DatetimeIndex(ds.time.values).hour + 0.5  # local standard time (UTC+0 at ES-ES2)
     prof = pd.Series(ds["Tair"].values).groupby(hour_utc).mean()
     assert 12 <= prof.idxmax() <= 17
     rh_prof = pd.Series(ds["Qair"].values / np.exp(0.0622 * (ds["Tair"].values - 273.15))).groupby(hour_utc).mean()

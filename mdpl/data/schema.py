@@ -1,7 +1,8 @@
 """The canonical per-site dataset every reader and generator returns.
 
 One ``xarray.Dataset`` per site with a single dimension ``time``. Time stamps
-label the *start* of each averaging step; ``attrs['time_step_s']`` holds the
+label the *start* of each averaging step, in the site's local standard
+time as in the flux-tower files (``attrs['utc_offset_h']`` converts to UTC); ``attrs['time_step_s']`` holds the
 step length (1800 or 3600 s). Variable names are ALMA's, units CF.
 
 Every flux ``X`` in :data:`FLUX_VARS` comes with a boolean ``X_measured``
@@ -50,6 +51,7 @@ SITE_ATTRS: dict[str, str] = {
     "reference_height_m": "measurement height above ground, m",
     "canopy_height_m": "canopy height, m",
     "time_step_s": "length of one time step, s",
+    "utc_offset_h": "hours the time stamps (local standard time) are ahead of UTC: utc = time - utc_offset_h",
     "source": "'plumber2', 'pals' or 'synthetic'",
     "filled": "semicolon-separated 'what=how' notes for everything filled in",
 }

@@ -123,6 +123,10 @@ SITE_CLIMATES: dict[str, dict] = {
 }
 
 
+#: local standard time of the real study sites' files (hours ahead of UTC)
+SITE_UTC_OFFSET_H: dict[str, float] = {"DK-Fou": 1.0, "CN-Cng": 8.0, "ES-ES2": 0.0, "ZA-Kru": 2.0, "ID-Pag": 7.0}
+
+
 def _ar1(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:
     """Stationary unit-variance AR(1) series of length ``n`` with lag-1 correlation ``phi``."""
     eps = rng.standard_normal(n)
@@ -191,15 +195,21 @@ def generate_site(
     seed: int = 0,
     climate: Climate | None = None,
     site_name: str | None = None,
+    utc_offset_h: float | None = None,
 ) -> xr.Dataset:
     """Synthetic forcing for one site as a canonical Dataset, deterministic from ``seed``.
 
     ``climate`` defaults to :meth:`Climate.from_latitude`. Time stamps label
-    the start of each ``time_step_s`` step, UTC.
+    the start of each ``time_step_s`` step in local standard time, as in the
+    flux-tower files; ``attrs['utc_offset_h']`` (default ``round(longitude/15)``)
+    converts them to UTC: ``utc = time - utc_offset_h``.
     """
     clim = climate if climate is not None else Climate.from_latitude(latitude, elevation_m)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(site.encode())]))
-    times = _time_axis(start, years, time_step_s)
+    if utc_offset_h is None:
+        utc_offset_h = float(round(longitude / 15.0))
+    local_times = _time_axis(start, years, time_step_s)
+    times = local_times - np.timedelta64(int(round(utc_offset_h * 3600)), "s")  # UTC, for the physics
     n = times.size
     dt = float(time_step_s)
 
@@ -299,6 +309,7 @@ def generate_site(
         "reference_height_m": ref_h,
         "canopy_height_m": canopy_h,
         "time_step_s": int(time_step_s),
+        "utc_offset_h": float(utc_offset_h),
         "source": "synthetic",
         "seed": int(seed),
         "climate": json.dumps(dataclasses.asdict(clim)),
@@ -310,7 +321,7 @@ def generate_site(
     fill.add_filled(attrs, "canopy_height_m", f"IGBP default ({igbp})")
     fill.add_filled(attrs, "reference_height_m", f"IGBP default ({igbp})")
     fill.add_filled(attrs, "fluxes", "absent (all-NaN, not measured)")
-    return _assemble(times, data, attrs)
+    return _assemble(local_times, data, attrs)
 
 
 def _assemble(times: np.ndarray, forcing: dict[str, np.ndarray], attrs: dict) -> xr.Dataset:
@@ -343,6 +354,7 @@ def site_twin(code: str, *, years: float = 2, seed: int = 0, time_step_s: int = 
         seed=seed,
         climate=clim,
         site_name=f"{info['site_name']} (synthetic twin)",
+        utc_offset_h=SITE_UTC_OFFSET_H.get(info["site"]),
     )
 
 
