@@ -86,6 +86,16 @@ class CalibrationConfig:
     epochs: int = 200
     learning_rate: float = 1e-2
     sources: list[str] = field(default_factory=lambda: ["default", "mdpl", "dpl", "direct"])
+    hidden_size: int = 32  # width of the generator MLP
+    patience: int | None = None  # stop after this many epochs without improvement (None: all epochs)
+    quick_epochs: int = 150  # generator epochs in quick mode
+    direct_epochs: int = 40  # direct calibration (through the land model) epochs in full mode
+    direct_quick_epochs: int = 12
+    direct_quick_days: int = 120  # quick mode: direct calibration sees only this many training days
+    direct_learning_rate: float = 5e-2
+    classical_method: str = "cmaes"  # cmaes | de
+    classical_evals: int = 400  # land-model evaluations per site in full mode
+    classical_quick_evals: int = 64
 
 
 @dataclass
@@ -171,6 +181,11 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"surrogate.kind: expected 'multitask' or 'singletask', got {cfg.surrogate.kind!r}")
     if cfg.calibration.mode not in ("site", "pft", "all"):
         raise ConfigError(f"calibration.mode: expected 'site', 'pft' or 'all', got {cfg.calibration.mode!r}")
+    bad = [s for s in cfg.calibration.sources if s not in ("default", "mdpl", "dpl", "direct", "classical")]
+    if bad:
+        raise ConfigError(f"calibration.sources: unknown source(s) {', '.join(bad)}; allowed: default, mdpl, dpl, direct, classical")
+    if cfg.calibration.classical_method not in ("cmaes", "de"):
+        raise ConfigError(f"calibration.classical_method: expected 'cmaes' or 'de', got {cfg.calibration.classical_method!r}")
     return cfg
 
 
