@@ -25,11 +25,14 @@ def toy_site(site: str, qle, qh, *, swdown=None, tair=None, days: int = 20, seed
     for name, f in (("Qle", qle), ("Qh", qh)):
         fx[name] = np.asarray(f(sw, ta, rh) if callable(f) else f, float)
     ds = xr.Dataset(coords={"time": t})
-    for name, v in (("SWdown", sw), ("Tair", ta), ("Qair", qa), ("Psurf", ps)):
+    extra = {"LWdown": 300 + 0 * sw, "Wind": 2 + 0 * sw, "Rainf": np.where(np.arange(n) % 97 == 0, 1e-3, 0.0),
+             "Snowf": 0 * sw, "CO2air": 380 + 0 * sw, "LAI": 2 + 0 * sw}
+    for name, v in (("SWdown", sw), ("Tair", ta), ("Qair", qa), ("Psurf", ps), *extra.items()):
         ds[name] = ("time", np.asarray(v, float))
     for name, v in fx.items():
         ds[name] = ("time", v)
         m = np.ones(n, bool) if measured is None else np.asarray(measured, bool)
         ds[f"{name}_measured"] = ("time", m)
-    ds.attrs.update(site=site, pft_group=pft, igbp="GRA", time_step_s=1800, source="synthetic")
+    ds.attrs.update(site=site, pft_group=pft, igbp="GRA", time_step_s=1800, source="synthetic", latitude=45.0,
+                    longitude=10.0, elevation_m=100.0, reference_height_m=3.0, canopy_height_m=0.5)
     return ds

@@ -141,12 +141,13 @@ def monthly_rows(
     series: dict[str, dict[str, dict]],
     sites: list[str] | None = None,
     fluxes=("Qle", "Qh"),
-    months: dict[str, set[str]] | None = None,
+    months: dict | None = None,
 ) -> pd.DataFrame:
     """Tidy monthly rows from peer series' ``trend`` (monthly obs/mod means).
 
     ``months`` optionally restricts each site to a set of ``'YYYY-MM'`` labels
-    (e.g. the months our own data covers), so both sides share a period.
+    (e.g. the months our own data covers), so both sides share a period;
+    ``months[site]`` is a set, or a mapping flux -> set.
     """
     rows = []
     for model, by_site in series.items():
@@ -161,8 +162,11 @@ def monthly_rows(
                 obs = np.array([np.nan if v is None else v for v in tr["obs"]], dtype=float)
                 mod = np.array([np.nan if v is None else v for v in tr["mod"]], dtype=float)
                 keep = np.ones(len(labels), bool)
-                if months is not None and site in months:
-                    keep = np.array([lab in months[site] for lab in labels])
+                allowed = (months or {}).get(site)
+                if isinstance(allowed, dict):
+                    allowed = allowed.get(flux)
+                if allowed is not None:
+                    keep = np.array([lab in allowed for lab in labels], bool)
                 m = all_metrics(obs, mod, keep)
                 if m["n"] < 2:
                     continue
@@ -186,7 +190,7 @@ def peer_rows(
     peers_dir: str | Path,
     sites: list[str] | None = None,
     fluxes=("Qle", "Qh"),
-    months: dict[str, set[str]] | None = None,
+    months: dict | None = None,
 ) -> pd.DataFrame:
     """Every peer model's half-hourly (CSV) and monthly (series JSON) rows for ``sites``.
 
