@@ -204,9 +204,12 @@ def build_benchmark_table(
     if study_dir is not None:
         rows += study_rows(study_dir, list(datasets), pft)
         if include_lsm:
-            from mdpl.baselines.lsm_runs import study_lsm_rows
-
-            rows += study_lsm_rows(study_dir, datasets, months)
+            try:
+                from mdpl.baselines.lsm_runs import study_lsm_rows
+            except ModuleNotFoundError as e:  # land model not part of this build
+                log.warning("land model unavailable (%s); PLUMBER2-basis rows for the study skipped", e)
+            else:
+                rows += study_lsm_rows(study_dir, datasets, months)
     for d in peers_dirs:
         pr = peer_rows(d, list(datasets), FLUXES, months)
         if pr.empty:

@@ -1,0 +1,39 @@
+"""Land-model rows on the peers' basis from a study's parameters.csv."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from baselines_toy import toy_site
+
+pytest.importorskip("mdpl.ils.model")
+
+from mdpl.baselines.lsm_runs import study_lsm_rows  # noqa: E402
+from mdpl.errors import DataError  # noqa: E402
+from mdpl.ils.parameters import PARAMETER_SPACE  # noqa: E402
+
+
+def test_study_parameters_rerun_on_the_plumber2_basis(tmp_path):
+    ds = toy_site("AA-One", lambda sw, t, rh: 0.3 * sw, lambda sw, t, rh: 0.2 * sw, days=4)
+    ds.attrs["igbp"] = "GRA"
+    d = PARAMETER_SPACE.defaults("GRA")
+    high = np.array(PARAMETER_SPACE.upper, float) if hasattr(PARAMETER_SPACE, "upper") else d
+    frame = pd.DataFrame([d, 0.5 * (d + high)], columns=PARAMETER_SPACE.names)
+    frame.insert(0, "source", ["default", "mdpl"])
+    frame.insert(0, "site", "AA-One")
+    frame.to_csv(tmp_path / "parameters.csv", index=False)
+    from mdpl.config import LsmConfig
+    from mdpl.ils.model import EmbeddedLSM
+
+    lsm = EmbeddedLSM(LsmConfig(spinup_max_years=1), device="cpu")
+    rows = pd.DataFrame(study_lsm_rows(tmp_path, {"AA-One": ds}, model=lsm))
+    hh = rows[rows.scale == "halfhourly"].set_index(["model", "flux"])
+    assert set(hh.index.get_level_values(0)) == {"default", "MdPL"}
+    assert hh.loc[("default", "Qle"), "sample"] == "out" and hh.loc[("MdPL", "Qle"), "sample"] == "in"
+    assert hh.loc[("default", "Qle"), "n"] == 4 * 48
+    assert hh.loc[("default", "Qle"), "rmse"] != pytest.approx(hh.loc[("MdPL", "Qle"), "rmse"])
+    (tmp_path / "parameters.csv").write_text("site,source,vcmax25\nAA-One,mdpl,50\n")
+    with pytest.raises(DataError, match="lacks parameter column"):
+        study_lsm_rows(tmp_path, {"AA-One": ds})
