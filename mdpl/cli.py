@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "mdpl.calibrate.commands",
     "mdpl.baselines.commands",
     "mdpl.batch",
+    "mdpl.book",
     "mdpl.bench",
 ]
 

@@ -1,0 +1,218 @@
+"""``mdpl book``: run the study once, execute every chapter notebook, build the Jupyter Book.
+
+What ``make book`` runs. Steps:
+
+1. resolve the configuration (``--mode``, ``--config``) and save it in ``--out``;
+2. run the study once (:func:`mdpl.study.run_study`, cached on disk in ``--out``);
+3. execute each chapter listed in ``book/_toc.yml`` as ``generated/NN_name``
+   from ``notebooks/NN_name.py`` with papermill (kernel ``python3``, progress
+   bars off), writing ``book/generated/NN_name.ipynb`` atomically;
+4. write ``generated/banner.md`` (real or synthetic data, shown on every page)
+   and ``generated/reproducibility.md`` (environment, versions, hardware, run
+   times, seeds);
+5. run ``jupyter-book build book/`` (the book never re-executes notebooks).
+
+The table of contents is the single list of chapters: a chapter not in
+``_toc.yml`` is neither executed nor built.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mdpl.errors import ConfigError, MdplError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BOOK_DIR = REPO_ROOT / "book"
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+GENERATED = "generated"
+
+
+def toc_files(book_dir: str | os.PathLike = BOOK_DIR) -> list[str]:
+    """Every ``file`` entry of ``_toc.yml`` (root first), in reading order."""
+    import yaml
+
+    path = Path(book_dir) / "_toc.yml"
+    if not path.is_file():
+        raise ConfigError(f"{path}: table of contents not found")
+    toc = yaml.safe_load(path.read_text()) or {}
+    files = [toc["root"]] if "root" in toc else []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(str(node["file"]))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return files
+
+
+def chapters(book_dir: str | os.PathLike = BOOK_DIR, notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR) -> list[tuple[str, Path]]:
+    """``(name, source notebook)`` for every ``generated/NN_name`` chapter in the toc."""
+    out = []
+    for f in toc_files(book_dir):
+        if not f.startswith(f"{GENERATED}/") or f == f"{GENERATED}/reproducibility":
+            continue
+        name = f.split("/", 1)[1]
+        src = Path(notebooks_dir) / f"{name}.py"
+        if not src.is_file():
+            raise ConfigError(f"{Path(book_dir) / '_toc.yml'}: chapter {f} has no notebook {src}")
+        out.append((name, src))
+    return out
+
+
+def execute_notebook(src: Path, dest: Path, parameters: dict, *, kernel_name: str = "python3",
+                     cwd: str | os.PathLike | None = None) -> float:
+    """Execute jupytext notebook ``src`` into ``dest`` (atomically); return wall seconds.
+
+    A failing notebook raises :class:`mdpl.MdplError` naming it, the cell and
+    the error; its partial output is kept as ``dest`` with suffix ``.failed.ipynb``.
+    """
+    import jupytext
+    import papermill as pm
+
+    nb = jupytext.read(src)
+    nb.metadata["kernelspec"] = {"name": kernel_name, "display_name": "Python 3", "language": "python"}
+    nb.metadata.setdefault("jupytext", {})["source"] = src.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f"_{dest.stem}.partial.ipynb")
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(nb, str(partial), parameters=parameters, kernel_name=kernel_name,
+                            progress_bar=False, log_output=False, cwd=str(cwd or REPO_ROOT))
+    except Exception as e:  # noqa: BLE001 - turn any failure into one line naming the notebook
+        failed = dest.with_name(f"_{dest.stem}.failed.ipynb")
+        if partial.exists():
+            os.replace(partial, failed)
+        ename = getattr(e, "ename", type(e).__name__)
+        evalue = getattr(e, "evalue", str(e))
+        cell = getattr(e, "exec_count", None)
+        where = f" in cell {cell}" if cell is not None else ""
+        raise MdplError(f"{src}: notebook failed{where}: {ename}: {evalue} (partial output: {failed})") from None
+    os.replace(partial, dest)
+    return time.perf_counter() - t0
+
+
+def _study(cfg, out: Path) -> tuple[list[str], str, float]:
+    """Run (or load) the study; return (sites, data source, wall seconds)."""
+    t0 = time.perf_counter()
+    try:
+        from mdpl.study import run_study
+    except ModuleNotFoundError as e:
+        if e.name != "mdpl.study":
+            raise
+        run_study = None
+    if run_study is not None:
+        run_study(cfg, out)
+    from mdpl.data import study_sites
+
+    sites, source = study_sites(cfg)
+    names = [getattr(s, "attrs", {}).get("site", str(s)) if not isinstance(s, str) else s for s in sites]
+    return names, source, time.perf_counter() - t0
+
+
+def run_book(*, mode: str | None = None, config: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
+             book_dir: str | os.PathLike = BOOK_DIR, notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
+             build: bool = True, strict: bool = False, only: list[str] | None = None,
+             command: str | None = None) -> dict:
+    """Do all of ``mdpl book``; return ``{'html': index path or None, 'timings': {...}, 'source': ...}``."""
+    from tqdm.auto import tqdm
+
+    from mdpl.batch import _atomic_write_text, git_commit
+    from mdpl.config import config_to_dict, load_config, save_config
+    from mdpl.report import data_banner, environment_info, reproducibility_markdown
+
+    book = Path(book_dir)
+    cfg = load_config(config, mode=mode)  # mode None: what the YAML (or the default) says
+    out_dir = Path(out) if out else REPO_ROOT / "runs" / f"book-{cfg.mode}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg.out_dir = str(out_dir)
+    cfg_path = save_config(cfg, out_dir / "book_config.yaml")
+    todo = chapters(book, notebooks_dir)
+    if only:
+        unknown = sorted(set(only) - {n for n, _ in todo})
+        if unknown:
+            raise ConfigError(f"--only: not chapters of {book / '_toc.yml'}: {', '.join(unknown)}")
+        todo = [(n, s) for n, s in todo if n in only]
+
+    timings: dict[str, float] = {}
+    sites, source, timings["study (run or load from cache)"] = _study(cfg, out_dir)
+    gen = book / GENERATED
+    banner = data_banner(source, sites, cfg.data.data_dir)
+    _atomic_write_text(gen / "banner.md", banner)
+    params = {
+        "sites": list(cfg.data.sites), "mode": cfg.mode, "device": cfg.device, "seed": cfg.seed,
+        "data_dir": cfg.data.data_dir or "", "out_dir": str(out_dir.resolve()), "config": str(cfg_path.resolve()),
+    }
+    env = {**os.environ, "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
+    old = {k: os.environ.get(k) for k in ("TQDM_DISABLE", "MPLBACKEND")}
+    os.environ.update({k: env[k] for k in old})
+    try:
+        for name, src in tqdm(todo, desc="executing chapters", unit="notebook"):
+            timings[f"chapter {name}"] = execute_notebook(src, gen / f"{name}.ipynb", params)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    cmd = command or (f"mdpl book --mode {cfg.mode}" + (f" --config {config}" if config else ""))
+    page = reproducibility_markdown(env=environment_info(), config=config_to_dict(cfg), timings=timings,
+                                    data_source=source, sites=sites, git_commit=git_commit(), command=cmd,
+                                    banner=banner)
+    _atomic_write_text(gen / "reproducibility.md", page)
+    html = None
+    if build:
+        t0 = time.perf_counter()
+        html = build_html(book, strict=strict)
+        timings["book build"] = time.perf_counter() - t0
+    return {"html": html, "timings": timings, "source": source, "sites": sites, "out": str(out_dir)}
+
+
+def build_html(book_dir: str | os.PathLike = BOOK_DIR, *, strict: bool = False) -> Path:
+    """Run ``jupyter-book build BOOK_DIR`` (``-W --keep-going`` when strict); return index.html."""
+    exe = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book_dir)]
+    if strict:
+        cmd += ["-W", "--keep-going"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        raise MdplError(f"{shlex.join(cmd)} failed (exit {proc.returncode}):\n{tail}")
+    return Path(book_dir) / "_build" / "html" / "index.html"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("book", help="run the study, execute the notebooks, build the Jupyter Book",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--mode", choices=("quick", "full"), default=None,
+                   help="study size (default: the config's mode, quick without a config)")
+    p.add_argument("--config", default=None, help="study configuration YAML (default: built-in defaults)")
+    p.add_argument("--out", default=None, help="study output/cache directory (default runs/book-<mode>)")
+    p.add_argument("--book-dir", default=str(BOOK_DIR), help="book source directory (default book/)")
+    p.add_argument("--only", nargs="+", default=None, metavar="CHAPTER", help="execute only these chapters")
+    p.add_argument("--no-build", action="store_true", help="execute notebooks but do not build the HTML")
+    p.add_argument("--strict", action="store_true", help="fail on any Sphinx warning (-W)")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    cmd = "mdpl book " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else None
+    res = run_book(mode=args.mode, config=args.config, out=args.out, book_dir=args.book_dir, build=not args.no_build,
+                   strict=args.strict, only=args.only, command=cmd)
+    for k, v in res["timings"].items():
+        print(f"{k}: {v:.1f} s")
+    print(f"data: {res['source']} ({', '.join(res['sites'])}); study outputs in {res['out']}")
+    if res["html"]:
+        print(f"book: {Path(res['html']).resolve()}")
+    return 0

@@ -1,0 +1,310 @@
+"""Small helpers the book's notebooks call, so notebooks hold no untested logic.
+
+- :func:`notebook_config`: the study configuration from a notebook's papermill parameters
+- :func:`data_banner`: the "this runs on synthetic data" / "real data" notice on every page
+- :class:`Captions`: numbered figure and table captions (tables must state their units)
+- :func:`describe_change`: RMSE and R changes put into words, with which direction is better
+- :func:`environment_info` / :func:`reproducibility_markdown`: the reproducibility appendix
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mdpl.config import Config, load_config
+
+# --------------------------------------------------------------------------- configuration
+
+
+def notebook_config(config: str | os.PathLike | None = None, *, mode: str = "quick", seed: int | None = None,
+                    device: str | None = None, data_dir: str | None = None,
+                    sites: Sequence[str] | None = None, out_dir: str | None = None) -> Config:
+    """The study configuration a notebook runs with: ``config`` YAML (or defaults) plus its parameters.
+
+    Empty strings and empty lists mean "keep what the YAML (or the default) says",
+    so a notebook's parameter cell can carry neutral defaults.
+    """
+    cfg = load_config(config or None, mode=mode or None, seed=seed, device=device or None,
+                      out_dir=out_dir or None)
+    if data_dir:
+        cfg.data.data_dir = str(data_dir)
+    if sites:
+        cfg.data.sites = [str(s) for s in sites]
+    return cfg
+
+
+# --------------------------------------------------------------------------- banner
+
+def data_banner(source: str, sites: Sequence[str] = (), data_dir: str | os.PathLike | None = None) -> str:
+    """A MyST admonition saying what data the page ran on ('real' or 'synthetic').
+
+    Paths are reduced to their last two components so the text does not
+    depend on where the book was built.
+    """
+    names = ", ".join(map(str, sites)) if sites else "none"
+    if source == "synthetic":
+        return (
+            ":::{admonition} Synthetic data\n:class: warning\n"
+            "This page ran on the **embedded synthetic default**: no flux-tower files were found "
+            "(set `MDPL_DATA_DIR` to a directory of PLUMBER2 `Met`/`Flux` netCDF files to use real towers). "
+            f"The synthetic sites ({names}) are weather-generator twins of real sites, with fluxes from the "
+            "land model at known parameters plus noise, so numbers here test the method, not the world.\n:::\n"
+        )
+    if source == "real":
+        where = Path(data_dir).parts[-2:] if data_dir else ()
+        loc = f" from `{'/'.join(where)}`" if where else ""
+        return (":::{admonition} Real flux-tower data\n:class: note\n"
+                f"This page ran on real flux-tower observations{loc}: {names}.\n:::\n")
+    raise ValueError(f"data_banner: source must be 'real' or 'synthetic', got {source!r}")
+
+
+def show_markdown(text: str) -> None:
+    """Display markdown in a notebook (plain print outside IPython)."""
+    try:
+        from IPython.display import Markdown, display
+
+        display(Markdown(text))
+    except ImportError:  # pragma: no cover - outside Jupyter
+        print(text)
+
+
+# --------------------------------------------------------------------------- captions
+
+class Captions:
+    """Numbered captions for one chapter: ``Figure 4.1``, ``Table 4.1`` ...
+
+    >>> cap = Captions(4)
+    >>> cap.figure_text("Taylor diagram of Qle.")
+    '**Figure 4.1.** Taylor diagram of Qle.'
+    >>> cap.table_text("KGE per site.", units="dimensionless")
+    '**Table 4.1.** KGE per site. Units: dimensionless.'
+    """
+
+    def __init__(self, chapter: int | str):
+        self.chapter = chapter
+        self.n_fig = 0
+        self.n_tab = 0
+
+    def figure_text(self, caption: str) -> str:
+        if not caption.strip():
+            raise ValueError("every figure needs a caption")
+        self.n_fig += 1
+        return f"**Figure {self.chapter}.{self.n_fig}.** {caption.strip()}"
+
+    def table_text(self, caption: str, *, units: str) -> str:
+        if not caption.strip():
+            raise ValueError("every table needs a caption")
+        if not units or not units.strip():
+            raise ValueError("every table must state its units (use 'dimensionless' where there are none)")
+        self.n_tab += 1
+        return f"**Table {self.chapter}.{self.n_tab}.** {caption.strip()} Units: {units.strip()}."
+
+    def figure(self, fig, caption: str) -> None:
+        """Display ``fig`` with its numbered caption underneath, then close it."""
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        display(fig)
+        plt.close(fig)
+        show_markdown(self.figure_text(caption))
+
+    def table(self, table, caption: str, *, units: str) -> None:
+        """Display the numbered caption (with units) and then ``table`` (DataFrame or Styler)."""
+        from IPython.display import display
+
+        show_markdown(self.table_text(caption, units=units))
+        display(table)
+
+
+# --------------------------------------------------------------------------- words for numbers
+
+def _fmt(x: float, nd: int = 2) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{nd}f}"
+
+
+def describe_change(before: Mapping[str, float], after: Mapping[str, float], *, flux: str, units: str,
+                    before_label: str = "default", after_label: str = "MdPL") -> str:
+    """One sentence each on how RMSE and R changed from ``before`` to ``after``, and whether that is better.
+
+    ``before``/``after`` hold ``rmse`` (in ``units``) and ``r``. Lower RMSE is
+    better; higher R is better.
+    """
+    parts = []
+    b, a = before.get("rmse", math.nan), after.get("rmse", math.nan)
+    if math.isfinite(b) and math.isfinite(a):
+        pct = 100.0 * (a - b) / b if b else math.nan
+        verdict = "better" if a < b else ("worse" if a > b else "unchanged")
+        direction = "fell" if a < b else ("rose" if a > b else "stayed")
+        parts.append(f"{flux} RMSE {direction} from {_fmt(b, 1)} to {_fmt(a, 1)} {units} "
+                     f"({_fmt(pct, 0)} %) with {after_label} compared with {before_label}: "
+                     f"{verdict} (lower RMSE is better).")
+    else:
+        parts.append(f"{flux} RMSE: not available for both {before_label} and {after_label}.")
+    b, a = before.get("r", math.nan), after.get("r", math.nan)
+    if math.isfinite(b) and math.isfinite(a):
+        verdict = "better" if a > b else ("worse" if a < b else "unchanged")
+        direction = "rose" if a > b else ("fell" if a < b else "stayed")
+        parts.append(f"Its correlation R {direction} from {_fmt(b)} to {_fmt(a)}: {verdict} (higher R is better).")
+    else:
+        parts.append(f"Its correlation R: not available for both {before_label} and {after_label}.")
+    return " ".join(parts)
+
+
+# --------------------------------------------------------------------------- reproducibility
+
+PACKAGES = ("mdpl", "numpy", "scipy", "pandas", "xarray", "netCDF4", "torch", "matplotlib", "dask",
+            "distributed", "papermill", "jupyter-book", "jupytext", "nbval", "cma")
+
+
+def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
+    """Installed version of each package ('not installed' when absent)."""
+    from importlib import metadata
+
+    out = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = "not installed"
+    return out
+
+
+def environment_info() -> dict[str, Any]:
+    """Python, OS, CPU count, memory, GPU (if torch sees one) and package versions of this machine."""
+    info: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or "unknown",
+        "cpu_count": os.cpu_count(),
+    }
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        info["memory_gib"] = round(pages * size / 2**30, 1)
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        info["memory_gib"] = None
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    except ImportError:  # pragma: no cover
+        info["gpu"] = "unknown"
+    info["packages"] = package_versions()
+    return info
+
+
+def reproducibility_markdown(*, env: Mapping[str, Any], config: Mapping[str, Any], timings: Mapping[str, float],
+                             data_source: str, sites: Sequence[str], git_commit: str | None,
+                             command: str, banner: str = "") -> str:
+    """The reproducibility appendix: environment, versions, hardware, seeds and run times (markdown)."""
+    lines = ["# Reproducibility", "", banner, "",
+             "This page is written by `mdpl book` at the end of every build, so it describes the run "
+             "whose results you are reading.", "",
+             "## How this book was made", "", f"```bash\n{command}\n```", "",
+             f"- git commit: `{git_commit or 'unknown (not a git checkout)'}`",
+             f"- data: **{data_source}**, sites: {', '.join(sites) if sites else 'none'}",
+             f"- study mode: `{config.get('mode')}`, seed: `{config.get('seed')}`, device: `{config.get('device')}`",
+             "", "## Hardware and software", "",
+             "| item | value |", "| --- | --- |"]
+    for k in ("python", "platform", "machine", "processor", "cpu_count", "memory_gib", "torch_threads", "gpu"):
+        if k in env:
+            lines.append(f"| {k.replace('_', ' ')} | {env[k]} |")
+    lines += ["", "Table: package versions.", "", "| package | version |", "| --- | --- |"]
+    for k, v in env.get("packages", {}).items():
+        lines.append(f"| {k} | {v} |")
+    lines += ["", "## Run times", "", "Wall-clock seconds on the machine above.", "",
+              "| step | wall time (s) |", "| --- | --- |"]
+    for k, v in timings.items():
+        lines.append(f"| {k} | {v:.1f} |")
+    lines += ["", "## Seeds and configuration", "",
+              "Every random draw (ensemble sampling, network initialisation, training order) derives from the "
+              f"study seed `{config.get('seed')}`. The full resolved configuration:", "",
+              "```yaml", _yaml(config).rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def _yaml(d: Mapping[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(dict(d), sort_keys=False)
+
+
+# --------------------------------------------------------------------------- chapter 1: sites and data
+
+def _datasets(sites) -> list:
+    """A list of canonical site Datasets from a list, tuple or mapping of them."""
+    if isinstance(sites, Mapping):
+        return list(sites.values())
+    return list(sites)
+
+
+def sites_table(sites):
+    """One row per site: code, name, IGBP class, PFT group, location, period and time step (from attrs)."""
+    import pandas as pd
+
+    rows = []
+    for ds in _datasets(sites):
+        a = ds.attrs
+        t = ds["time"].values
+        step = float(a.get("time_step_s", 0) or 0)
+        rows.append({
+            "site": a.get("site"), "name": a.get("site_name", ""), "igbp": a.get("igbp", ""),
+            "pft_group": a.get("pft_group", ""), "latitude": a.get("latitude"), "longitude": a.get("longitude"),
+            "elevation_m": a.get("elevation_m"), "start": str(pd.Timestamp(t[0]).date()),
+            "end": str(pd.Timestamp(t[-1]).date()), "years": round(len(t) * step / (365.25 * 86400), 2) if step else None,
+            "time_step_min": step / 60 if step else None, "source": a.get("source", ""),
+        })
+    return pd.DataFrame(rows).sort_values(["pft_group", "site"]).reset_index(drop=True)
+
+
+def coverage_table(sites, fluxes: Sequence[str] = ("Qle", "Qh", "NEE")):
+    """Percent of time steps where each flux was measured (not gap-filled), one row per site."""
+    import pandas as pd
+
+    from mdpl.data.schema import measured_name
+
+    rows = []
+    for ds in _datasets(sites):
+        row = {"site": ds.attrs.get("site"), "pft_group": ds.attrs.get("pft_group", "")}
+        for f in fluxes:
+            m = measured_name(f)
+            row[f] = 100.0 * float(ds[m].values.mean()) if m in ds else 0.0
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["pft_group", "site"]).set_index(["pft_group", "site"])
+
+
+def climate_table(sites):
+    """Per-site means of the forcing and the measured fluxes in familiar units.
+
+    Columns: SWdown (W m-2), Tair (degC), precipitation (mm yr-1), Wind (m s-1),
+    and the mean of Qle, Qh (W m-2) and NEE (umol m-2 s-1) over measured steps.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from mdpl.data.schema import measured_name
+
+    rows = []
+    for ds in _datasets(sites):
+        precip = ds["Rainf"].values + (ds["Snowf"].values if "Snowf" in ds else 0.0)  # kg m-2 s-1
+        row = {
+            "site": ds.attrs.get("site"), "pft_group": ds.attrs.get("pft_group", ""),
+            "SWdown (W m-2)": float(np.nanmean(ds["SWdown"].values)),
+            "Tair (degC)": float(np.nanmean(ds["Tair"].values) - 273.15),
+            "precipitation (mm yr-1)": float(np.nanmean(precip) * 86400 * 365.25),
+            "Wind (m s-1)": float(np.nanmean(ds["Wind"].values)),
+        }
+        for f, unit in (("Qle", "W m-2"), ("Qh", "W m-2"), ("NEE", "umol m-2 s-1")):
+            if f in ds:
+                m = ds[measured_name(f)].values if measured_name(f) in ds else np.isfinite(ds[f].values)
+                v = ds[f].values[m]
+                row[f"{f} (measured, {unit})"] = float(np.nanmean(v)) if v.size else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["pft_group", "site"]).set_index(["pft_group", "site"])

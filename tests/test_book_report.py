@@ -1,0 +1,118 @@
+"""Helpers behind the book: captions, banner, words for metric changes, reproducibility page, toc."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mdpl.book import chapters, toc_files
+from mdpl.errors import ConfigError
+from mdpl.report import (
+    Captions,
+    data_banner,
+    describe_change,
+    environment_info,
+    notebook_config,
+    reproducibility_markdown,
+)
+
+
+def test_describe_change_says_direction_and_which_is_better():
+    text = describe_change({"rmse": 40.0, "r": 0.80}, {"rmse": 30.0, "r": 0.70}, flux="Qle", units="W m-2")
+    assert "Qle RMSE fell from 40.0 to 30.0 W m-2 (-25 %)" in text
+    assert "better (lower RMSE is better)" in text
+    assert "R fell from 0.80 to 0.70: worse (higher R is better)" in text
+    text = describe_change({"rmse": 10.0, "r": 0.5}, {"rmse": 12.0, "r": 0.9}, flux="Qh", units="W m-2",
+                           before_label="dPL", after_label="MdPL")
+    assert "rose from 10.0 to 12.0 W m-2 (20 %) with MdPL compared with dPL: worse" in text
+    assert "R rose from 0.50 to 0.90: better" in text
+    assert "not available" in describe_change({"rmse": math.nan, "r": 0.1}, {"rmse": 1.0, "r": math.nan},
+                                              flux="NEE", units="umol m-2 s-1")
+
+
+def test_captions_are_numbered_and_tables_need_units():
+    cap = Captions(4)
+    assert cap.figure_text("A.") == "**Figure 4.1.** A."
+    assert cap.figure_text("B.") == "**Figure 4.2.** B."
+    assert cap.table_text("KGE.", units="dimensionless") == "**Table 4.1.** KGE. Units: dimensionless."
+    with pytest.raises(ValueError, match="units"):
+        cap.table_text("RMSE.", units="")
+    with pytest.raises(ValueError, match="caption"):
+        cap.figure_text("  ")
+
+
+def test_banner_names_the_data():
+    text = data_banner("synthetic", ["DK-Fou", "ZA-Kru"])
+    assert "embedded synthetic default" in text and "DK-Fou, ZA-Kru" in text and "MDPL_DATA_DIR" in text
+    text = data_banner("real", ["DK-Fou"], "/very/private/path/shared/data")
+    assert "shared/data" in text and "/very/private" not in text
+    with pytest.raises(ValueError, match="source"):
+        data_banner("made-up")
+
+
+def test_notebook_config_keeps_defaults_for_empty_parameters(tmp_path):
+    cfg = notebook_config("", mode="quick", seed=3, device="", data_dir="", sites=[])
+    assert cfg.seed == 3 and cfg.device == "auto" and cfg.data.sites == [] and cfg.data.data_dir is None
+    y = tmp_path / "c.yaml"
+    y.write_text("mode: full\nensemble:\n  n_members: 8\n")
+    cfg = notebook_config(str(y), mode="quick", sites=["DK-Fou"], data_dir="/x")
+    assert cfg.mode == "quick" and cfg.ensemble.n_members == 8 and cfg.data.sites == ["DK-Fou"]
+    assert cfg.data.data_dir == "/x"
+    with pytest.raises(ConfigError, match="nope.yaml"):
+        notebook_config(str(tmp_path / "nope.yaml"))
+
+
+def test_reproducibility_page_lists_versions_seed_and_timings():
+    env = environment_info()
+    assert env["cpu_count"] >= 1 and "torch" in env["packages"]
+    page = reproducibility_markdown(env=env, config={"mode": "quick", "seed": 7, "device": "cpu"},
+                                    timings={"study": 12.345}, data_source="synthetic", sites=["A"],
+                                    git_commit="abc123", command="mdpl book --mode quick")
+    assert page.startswith("# Reproducibility")
+    assert "| study | 12.3 |" in page and "seed: `7`" in page and "`abc123`" in page
+    assert f"| torch | {env['packages']['torch']} |" in page
+
+
+def test_toc_chapters_have_notebooks(tmp_path):
+    files = toc_files()
+    assert files[0] == "intro" and "references" in files and "generated/reproducibility" in files
+    for name, src in chapters():
+        assert src.is_file() and src.stem == name
+    (tmp_path / "_toc.yml").write_text("root: intro\nchapters:\n  - file: generated/99_missing\n")
+    with pytest.raises(ConfigError, match="99_missing"):
+        chapters(tmp_path)
+
+
+def _site(code, pft, lat, lon, frac_measured, n=96, step=1800):
+    import numpy as np
+    import pandas as pd
+
+    from mdpl.data.schema import FORCING_VARS, assemble
+
+    t = pd.date_range("2005-01-01", periods=n, freq=f"{step}s").values
+    forcing = {k: np.full(n, 1.0) for k in FORCING_VARS}
+    forcing["Tair"] = np.full(n, 283.15)
+    forcing["Rainf"] = np.full(n, 1e-5)  # kg m-2 s-1 = 0.864 mm/day
+    forcing["Snowf"] = np.zeros(n)
+    measured = np.arange(n) < int(frac_measured * n)
+    qle = np.where(measured, 100.0, 1000.0)  # gap-filled steps must not enter the measured mean
+    return assemble(t, forcing, {"site": code, "pft_group": pft, "latitude": lat, "longitude": lon,
+                                 "igbp": "CRO", "time_step_s": step, "source": "synthetic"},
+                    fluxes={"Qle": qle}, measured={"Qle": measured})
+
+
+def test_site_tables_from_canonical_datasets():
+    from mdpl.report import climate_table, coverage_table, sites_table
+
+    sites = [_site("B", "grassland", 10, 20, 0.5), _site("A", "cultivation", 50, 5, 0.25)]
+    tab = sites_table(sites)
+    assert list(tab["site"]) == ["A", "B"]  # sorted by PFT group, then site
+    assert tab.loc[0, "time_step_min"] == 30 and tab.loc[0, "years"] == pytest.approx(round(2 / 365.25, 2))
+    cov = coverage_table({"x": sites[0], "y": sites[1]})
+    assert cov.loc[("cultivation", "A"), "Qle"] == pytest.approx(25.0)
+    assert cov.loc[("grassland", "B"), "Qh"] == 0.0
+    clim = climate_table(sites)
+    assert clim.loc[("cultivation", "A"), "Tair (degC)"] == pytest.approx(10.0)
+    assert clim.loc[("cultivation", "A"), "precipitation (mm yr-1)"] == pytest.approx(1e-5 * 86400 * 365.25)
+    assert clim.loc[("cultivation", "A"), "Qle (measured, W m-2)"] == pytest.approx(100.0)
