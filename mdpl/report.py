@@ -308,3 +308,38 @@ def climate_table(sites):
                 row[f"{f} (measured, {unit})"] = float(np.nanmean(v)) if v.size else float("nan")
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["pft_group", "site"]).set_index(["pft_group", "site"])
+
+
+# --------------------------------------------------------------------------- chapter 2: sensitivity
+
+def parameter_sensitivity(params_unit, outputs: Mapping[str, Any], names: Sequence[str]):
+    """Spearman rank correlation of each parameter with each output across ensemble members.
+
+    ``params_unit`` is (members, P) (unit cube or physical: ranks are the same);
+    ``outputs`` maps a flux to a (members,) summary, e.g. the member's mean Qle
+    in W m-2. Returns a DataFrame (parameter x flux) in [-1, 1]: the sign says
+    whether raising the parameter raises the flux, the size how strongly the
+    flux's rank follows the parameter's. Members with a NaN output are dropped.
+    """
+    import numpy as np
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    x = np.asarray(params_unit, dtype=float)
+    if x.ndim != 2 or x.shape[1] != len(names):
+        raise ValueError(f"params_unit: expected shape (members, {len(names)}), got {x.shape}")
+    table = {}
+    for flux, y in outputs.items():
+        y = np.asarray(y, dtype=float).reshape(-1)
+        if y.shape[0] != x.shape[0]:
+            raise ValueError(f"outputs[{flux!r}]: {y.shape[0]} members, parameters have {x.shape[0]}")
+        ok = np.isfinite(y)
+        col = []
+        for j in range(x.shape[1]):
+            xj, yj = x[ok, j], y[ok]
+            if ok.sum() < 3 or np.ptp(xj) == 0 or np.ptp(yj) == 0:
+                col.append(np.nan)
+            else:
+                col.append(float(spearmanr(xj, yj).statistic))
+        table[flux] = col
+    return pd.DataFrame(table, index=pd.Index(list(names), name="parameter"))

@@ -116,3 +116,22 @@ def test_site_tables_from_canonical_datasets():
     assert clim.loc[("cultivation", "A"), "Tair (degC)"] == pytest.approx(10.0)
     assert clim.loc[("cultivation", "A"), "precipitation (mm yr-1)"] == pytest.approx(1e-5 * 86400 * 365.25)
     assert clim.loc[("cultivation", "A"), "Qle (measured, W m-2)"] == pytest.approx(100.0)
+
+
+def test_parameter_sensitivity_recovers_known_dependence():
+    import numpy as np
+
+    from mdpl.report import parameter_sensitivity
+
+    rng = np.random.default_rng(0)
+    u = rng.random((200, 3))
+    qle = 100 * u[:, 0] + 5 * rng.normal(size=200)  # rises with p0 only
+    qh = -50 * u[:, 1] ** 3  # falls monotonically with p1: rank correlation exactly -1
+    nee = np.full(200, 1.0)  # constant: no sensitivity defined
+    qh[0] = np.nan
+    sens = parameter_sensitivity(u, {"Qle": qle, "Qh": qh, "NEE": nee}, ["p0", "p1", "p2"])
+    assert sens.loc["p0", "Qle"] > 0.95 and abs(sens.loc["p2", "Qle"]) < 0.2
+    assert sens.loc["p1", "Qh"] == pytest.approx(-1.0)
+    assert sens["NEE"].isna().all()
+    with pytest.raises(ValueError, match="members"):
+        parameter_sensitivity(u, {"Qle": qle[:10]}, ["p0", "p1", "p2"])
