@@ -1,0 +1,39 @@
+"""benchmarks/: RESULTS.md sections are replaced in place; the surrogate bench measures both routes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import report  # noqa: E402
+
+
+def test_write_section_replaces_only_its_own(tmp_path):
+    p = tmp_path / "RESULTS.md"
+    p.write_text("# Benchmark results\n\n## Land model throughput\n\nkeep me\n\n## Surrogate vs land model\n\nold\n")
+    report.write_section("Surrogate vs land model", "new numbers", "python x.py", path=p)
+    report.write_section("Book build", "book numbers", "mdpl bench book", path=p)
+    text = p.read_text()
+    assert "keep me" in text and "old" not in text and "new numbers" in text and "book numbers" in text
+    assert text.count("## Surrogate vs land model") == 1
+    assert "- hardware: " in text and "- command: `python x.py`" in text
+    # CPU figures are labelled as such unless a GPU is in use
+    import torch
+
+    assert ("GPU:" in report.hardware()) == torch.cuda.is_available()
+
+
+def test_surrogate_bench_measures_both_routes_side_by_side():
+    pytest.importorskip("mdpl.ils.model")
+    import bench_surrogate
+
+    r = bench_surrogate.run(days=2, n_sets=2)
+    assert r["members"] == 10 and r["lsm_days"] == r["surrogate_days"] == 2
+    for k in ("lsm_no_spinup_s", "lsm_with_spinup_s", "multitask_s", "singletask_s"):
+        assert r[k] > 0
+    assert r["ratio_lsm_over_multitask"] == pytest.approx(r["lsm_no_spinup_s"] / r["multitask_s"])
+    assert "x" in bench_surrogate.render(r)
