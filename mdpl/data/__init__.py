@@ -1,1 +1,100 @@
-"""mdpl.data."""
+"""Flux-tower data: ALMA netCDF reader, site catalogue, aggregation, synthetic forcing.
+
+Public API::
+
+    read_site(met_path, flux_path=None, site_path=None, *, stamp="auto") -> xr.Dataset
+    find_sites(data_dir) -> dict[str, SiteFiles]
+    load_sites(data_dir=None, sites=None) -> list[xr.Dataset]
+    study_sites(cfg) -> (list[xr.Dataset], "real" | "synthetic")
+
+Every Dataset follows :mod:`mdpl.data.schema`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mdpl.data.catalogue import PFT_GROUPS, load_catalogue, pft_group, site_info
+from mdpl.data.discover import SiteFiles, find_sites
+from mdpl.data.reader import read_site
+from mdpl.errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from mdpl.config import Config
+
+__all__ = [
+    "PFT_GROUPS",
+    "SiteFiles",
+    "find_sites",
+    "load_catalogue",
+    "load_sites",
+    "pft_group",
+    "read_site",
+    "site_info",
+    "study_sites",
+]
+
+
+def _resolve_dir(data_dir: str | os.PathLike | None) -> Path:
+    from mdpl.config import DATA_DIR_ENV, default_data_dir
+
+    d = Path(data_dir) if data_dir is not None else default_data_dir()
+    if d is None:
+        raise DataError(f"no data directory: pass one, set ${DATA_DIR_ENV}, or use the synthetic default")
+    if not d.is_dir():
+        raise DataError(f"{d}: data directory not found")
+    return d
+
+
+def load_sites(data_dir: str | os.PathLike | None = None, sites: list[str] | None = None) -> list["xr.Dataset"]:
+    """Read every site (or the listed ``sites``, in that order) found under ``data_dir``.
+
+    ``data_dir`` None means :func:`mdpl.config.default_data_dir`. Raises
+    :class:`DataError` when nothing is found or a requested site is unknown or
+    has no files there.
+    """
+    from tqdm.auto import tqdm
+
+    d = _resolve_dir(data_dir)
+    found = find_sites(d)
+    if not found:
+        raise DataError(f"{d}: no flux-tower files found (*_Met.nc/*_Flux.nc or *_met.nc/*_flux.nc)")
+    if sites:
+        for code in sites:
+            if code not in found:
+                site_info(code)  # unknown code -> DataError with close matches
+                raise DataError(f"{d}: no files for site {code} (found: {', '.join(found)})")
+        chosen = [found[c] for c in sites]
+    else:
+        chosen = list(found.values())
+    out = []
+    for sf in tqdm(chosen, desc="reading sites", unit="site", disable=None if len(chosen) > 1 else True):
+        out.append(read_site(sf.met, sf.flux, sf.site_file))
+    return out
+
+
+def study_sites(cfg: "Config") -> tuple[list["xr.Dataset"], str]:
+    """The study's sites: real files when at hand ('real'), else synthetic twins ('synthetic').
+
+    An explicitly configured ``cfg.data.data_dir`` must exist; without one the
+    default data directory is used when it holds files, else the embedded
+    synthetic default (``cfg.data.synthetic_sites``, ``synthetic_years``, seed
+    ``cfg.seed``) so every stage runs on a fresh machine.
+    """
+    from mdpl.config import default_data_dir
+    from mdpl.data.synthetic import default_sites
+
+    explicit = cfg.data.data_dir
+    d = Path(explicit) if explicit else default_data_dir()
+    if explicit and not Path(explicit).is_dir():
+        raise DataError(f"{explicit}: data directory (data.data_dir) not found")
+    if d is not None and d.is_dir() and find_sites(d):
+        return load_sites(d, cfg.data.sites or None), "real"
+    if explicit:
+        raise DataError(f"{explicit}: no flux-tower files found in data.data_dir")
+    wanted = cfg.data.sites or cfg.data.synthetic_sites
+    return default_sites(years=cfg.data.synthetic_years, seed=cfg.seed, sites=wanted), "synthetic"

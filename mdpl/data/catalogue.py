@@ -28,6 +28,30 @@ PFT_GROUPS: dict[str, str] = {
     "GRA": "grassland",
 }
 
+#: PALS Fluxnet 1.4 dataset names of the PLUMBER (Best et al. 2015) sites -> PLUMBER2 site codes
+PALS_NAMES: dict[str, str] = {
+    "Amplero": "IT-Amp", "AmpleroFluxnet": "IT-Amp",
+    "Blodgett": "US-Blo", "BlodgettFluxnet": "US-Blo",
+    "Bugac": "HU-Bug", "BugacFluxnet": "HU-Bug",
+    "ElSaler": "ES-ES1", "ElSalerFluxnet": "ES-ES1",
+    "ElSaler2": "ES-ES2", "ElSaler2Fluxnet": "ES-ES2",
+    "Espirra": "PT-Esp", "EspirraFluxnet": "PT-Esp",
+    "FortPeck": "US-FPe", "FortPeckFluxnet": "US-FPe",
+    "Harvard": "US-Ha1", "HarvardFluxnet": "US-Ha1",
+    "Hesse": "FR-Hes", "HesseFluxnet": "FR-Hes",
+    "Howard": "AU-How", "HowardFluxnet": "AU-How",
+    "Howlandm": "US-Ho1", "HowlandmFluxnet": "US-Ho1",
+    "Hyytiala": "FI-Hyy", "HyytialaFluxnet": "FI-Hyy",
+    "Kruger": "ZA-Kru", "KrugerFluxnet": "ZA-Kru",
+    "Loobos": "NL-Loo", "LoobosFluxnet": "NL-Loo",
+    "Merbleue": "CA-Mer", "MerbleueFluxnet": "CA-Mer",
+    "Mopane": "BW-Ma1", "MopaneFluxnet": "BW-Ma1",
+    "Palang": "ID-Pag", "PalangFluxnet": "ID-Pag",
+    "Sylvania": "US-Syv", "SylvaniaFluxnet": "US-Syv",
+    "Tumba": "AU-Tum", "TumbaFluxnet": "AU-Tum",
+    "UniMich": "US-UMB", "UniMichFluxnet": "US-UMB",
+}
+
 
 def pft_group(igbp: str) -> str:
     """PFT group of an IGBP class: evergreen_forest, woodland, cultivation, grassland, else the class itself."""

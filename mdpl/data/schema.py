@@ -60,3 +60,26 @@ SITE_ATTRS: dict[str, str] = {
 def measured_name(flux: str) -> str:
     """Name of the boolean mask that marks measured steps of ``flux``."""
     return f"{flux}_measured"
+
+
+def assemble(times, forcing: dict, attrs: dict, fluxes: dict | None = None, measured: dict | None = None):
+    """Build a canonical Dataset: every forcing in ``forcing`` (float64), every flux of
+    :data:`FLUX_VARS` (all-NaN and unmeasured when absent from ``fluxes``), ``attrs``."""
+    import numpy as np
+    import xarray as xr
+
+    times = np.asarray(times, dtype="datetime64[ns]")
+    n = times.size
+    fluxes = fluxes or {}
+    measured = measured or {}
+    ds = xr.Dataset(coords={"time": ("time", times, {"long_name": "start of averaging step (local standard time)"})})
+    for name, units in FORCING_VARS.items():
+        ds[name] = ("time", np.asarray(forcing[name], dtype=np.float64), {"units": units})
+    for name, units in FLUX_VARS.items():
+        values = fluxes.get(name)
+        ds[name] = ("time", np.full(n, np.nan) if values is None else np.asarray(values, dtype=np.float64), {"units": units})
+        mask = measured.get(name)
+        mask = np.zeros(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        ds[measured_name(name)] = ("time", mask, {"long_name": f"{name} measured (not gap-filled)"})
+    ds.attrs.update(attrs)
+    return ds

@@ -48,7 +48,7 @@ from scipy.signal import lfilter
 
 from mdpl.data import fill, solar
 from mdpl.data.catalogue import pft_group, site_info
-from mdpl.data.schema import FLUX_VARS, FORCING_VARS, measured_name
+from mdpl.data.schema import assemble
 
 STEFAN_BOLTZMANN = 5.670374e-8  # W m-2 K-4
 DAY_S = 86400.0
@@ -321,20 +321,7 @@ def generate_site(
     fill.add_filled(attrs, "canopy_height_m", f"IGBP default ({igbp})")
     fill.add_filled(attrs, "reference_height_m", f"IGBP default ({igbp})")
     fill.add_filled(attrs, "fluxes", "absent (all-NaN, not measured)")
-    return _assemble(local_times, data, attrs)
-
-
-def _assemble(times: np.ndarray, forcing: dict[str, np.ndarray], attrs: dict) -> xr.Dataset:
-    """Build the canonical Dataset from forcing arrays (fluxes all-NaN, unmeasured)."""
-    n = times.size
-    ds = xr.Dataset(coords={"time": ("time", times, {"long_name": "start of averaging step (UTC)"})})
-    for name, units in FORCING_VARS.items():
-        ds[name] = ("time", np.asarray(forcing[name], dtype=np.float64), {"units": units})
-    for name, units in FLUX_VARS.items():
-        ds[name] = ("time", np.full(n, np.nan), {"units": units})
-        ds[measured_name(name)] = ("time", np.zeros(n, dtype=bool), {"long_name": f"{name} measured (not gap-filled)"})
-    ds.attrs.update(attrs)
-    return ds
+    return assemble(local_times, data, attrs)
 
 
 def site_twin(code: str, *, years: float = 2, seed: int = 0, time_step_s: int = 1800, start: str | None = None) -> xr.Dataset:

@@ -1,0 +1,197 @@
+"""The ALMA reader on the five real sites (when present) and on synthetic files in both dialects."""
+
+from __future__ import annotations
+
+import shutil
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+from data_helpers import synthetic_with_fluxes
+
+from mdpl.data import find_sites, load_sites, read_site, solar
+from mdpl.data.fill import filled_dict
+from mdpl.data.schema import FLUX_VARS, FORCING_VARS, SITE_ATTRS, measured_name
+from mdpl.data.writer import write_alma
+
+FIVE = ["CN-Cng", "DK-Fou", "ES-ES2", "ID-Pag", "ZA-Kru"]
+
+
+@pytest.fixture(scope="module")
+def real_sites(real_data_dir):
+    return {ds.attrs["site"]: ds for ds in load_sites(real_data_dir)}
+
+
+# ------------------------------------------------------------------ real files
+def test_finds_all_five_sites(real_data_dir):
+    found = find_sites(real_data_dir)
+    assert sorted(found) == FIVE
+    assert found["ZA-Kru"].met.name == "KrugerFluxnet.1.4_met.nc" and found["ZA-Kru"].dialect == "pals"
+    assert found["CN-Cng"].site_file.name.endswith("_site.nc")
+
+
+def test_real_sites_canonical(real_sites):
+    periods = {"DK-Fou": ("2005-01-01", 17520), "CN-Cng": ("2008-01-01", 35088), "ES-ES2": ("2005-01-01", 35040),
+               "ZA-Kru": ("2002-01-01", 35040), "ID-Pag": ("2002-01-01", 35040)}
+    pft = {"DK-Fou": "cultivation", "CN-Cng": "grassland", "ES-ES2": "cultivation", "ZA-Kru": "woodland",
+           "ID-Pag": "evergreen_forest"}
+    for code, ds in real_sites.items():
+        start, n = periods[code]
+        assert ds.attrs["time_step_s"] == 1800
+        assert str(ds.time.values[0])[:19] == start + "T00:00:00", code  # step starts, also for PALS (00:30 = end)
+        assert ds.sizes["time"] == n, code
+        assert np.all(np.diff(ds.time.values) == np.timedelta64(1800, "s"))
+        assert ds.attrs["pft_group"] == pft[code]
+        for a in SITE_ATTRS:
+            assert a in ds.attrs, (code, a)
+        for v, u in {**FORCING_VARS, **FLUX_VARS}.items():
+            assert ds[v].attrs["units"] == u
+        for v in FORCING_VARS:
+            assert np.isfinite(ds[v].values).all(), (code, v)
+
+
+def test_real_plausible_ranges(real_sites):
+    for code, ds in real_sites.items():
+        assert 230 < ds["Tair"].min() and ds["Tair"].max() < 320, code
+        assert ds["SWdown"].min() >= 0 and 800 < ds["SWdown"].max() < 1400, code
+        assert 100 < ds["LWdown"].mean() < 460, code
+        assert 9e4 < ds["Psurf"].mean() < 1.03e5, code
+        assert 0 < ds["Wind"].mean() < 8, code
+        assert 330 < ds["CO2air"].median() < 400, code
+        assert 0 <= ds["LAI"].min() and ds["LAI"].max() < 8, code
+        annual_mm = float((ds["Rainf"] + ds["Snowf"]).sum()) * 1800 / (ds.sizes["time"] / 17520)
+        assert 150 < annual_mm < 5000, (code, annual_mm)
+        assert ds["Qle_measured"].mean() > 0.3, code
+        assert -50 < ds["Qle"].mean() < 200, code
+
+
+def test_nee_positive_at_night(real_sites):
+    """NEE is positive upward (respiration) at night at every site: the sign convention survives."""
+    for code, ds in real_sites.items():
+        night = (ds["SWdown"].values < 1) & ds["NEE_measured"].values
+        assert np.nanmean(ds["NEE"].values[night]) > 0, code
+
+
+def test_swdown_follows_the_sun(real_sites):
+    """With the estimated UTC offset, SWdown is near zero when the sun is down and below TOA by day."""
+    for code, ds in real_sites.items():
+        utc = ds.time.values - np.timedelta64(int(ds.attrs["utc_offset_h"] * 3600), "s")
+        toa = solar.toa_step_mean(utc, 1800, ds.attrs["latitude"], ds.attrs["longitude"])
+        sw = ds["SWdown"].values
+        assert np.mean(sw[toa == 0]) < 5, code
+        day = toa > 200  # away from sunrise/sunset, where step means are noisy
+        assert np.quantile(sw[day] / toa[day], 0.99) < 1.0, code
+        assert np.corrcoef(sw, toa)[0, 1] > 0.85, code
+    assert real_sites["DK-Fou"].attrs["utc_offset_h"] == 1.0
+    assert real_sites["CN-Cng"].attrs["utc_offset_h"] == 8.0
+    assert real_sites["ZA-Kru"].attrs["utc_offset_h"] == 2.0
+
+
+def _raw_qc(path, name):
+    with netCDF4.Dataset(path) as d:
+        d.set_auto_mask(False)
+        return np.asarray(d.variables[name][:], dtype=float).ravel(), np.asarray(d.variables[name.replace("_qc", "")][:],
+                                                                                 dtype=float).ravel()
+
+
+def test_measured_fraction_matches_raw_flags(real_data_dir, real_sites):
+    """PLUMBER2: measured = flag 0; PALS (inverted): measured = flag 1 -- compared with the raw files."""
+    found = find_sites(real_data_dir)
+    for code, ds in real_sites.items():
+        sf = found[code]
+        good = 1.0 if sf.dialect == "pals" else 0.0
+        for f in ("Qle", "Qh", "NEE"):
+            qc, vals = _raw_qc(sf.flux, f + "_qc")
+            expect = np.mean((qc == good) & (np.abs(vals) < 1e30) & (vals != -9999))
+            assert ds[measured_name(f)].mean() == pytest.approx(expect, abs=1e-12), (code, f)
+    # the PALS inversion matters: ES-ES2 Qle is flagged observed 98.9 % of the time, not 1.1 %
+    assert real_sites["ES-ES2"]["Qle_measured"].mean() > 0.9
+
+
+def test_fills_recorded(real_sites):
+    cng, fou, kru, pag = (filled_dict(real_sites[c].attrs) for c in ("CN-Cng", "DK-Fou", "ZA-Kru", "ID-Pag"))
+    assert "CO2air" not in fou and "LAI" not in fou  # DK-Fou's Met has both
+    assert cng["CO2air"].startswith("NOAA") and cng["LAI"].startswith("monthly LAI of the site file")
+    assert kru["LAI"].startswith("PFT climatology (SAV, southern")
+    assert kru["igbp"] == "catalogue" and "Snowf" in kru
+    assert pag["latitude"].startswith("catalogue")  # PALS Palang has the latitude's sign flipped
+    assert real_sites["ID-Pag"].attrs["latitude"] < 0
+    assert "GPP" in real_sites["ZA-Kru"].attrs["absent"].split(",")  # PALS GPP is never written
+    assert "implausibly dry" in real_sites["ZA-Kru"].attrs["warnings"]
+    # CN-Cng: Met's extra step (2010-01-01 00:00) dropped to match Flux; LAI from the site file's 2008 July value
+    ds = real_sites["CN-Cng"]
+    assert str(ds.time.values[-1])[:16] == "2009-12-31T23:30"
+    jul15 = ds["LAI"].sel(time="2008-07-15T00:00").item()
+    assert jul15 == pytest.approx(1.8, abs=0.02)
+    assert ds.attrs["igbp"] == "GRA" and ds.attrs["reference_height_m"] == 6.0
+
+
+def test_stamp_conventions_on_real_copy(real_data_dir, tmp_path):
+    """The same real Met file stamped at step start, middle or end reads to identical step starts."""
+    src = real_data_dir / "plumber2/DK-Fou_2005-2005_FLUXNET2015_Met.nc"
+    ref = read_site(src)
+    for shift, stamp in ((900, "middle"), (1800, "end")):
+        dst = tmp_path / f"DK-Fou_2005-2005_FLUXNET2015_{stamp}_Met.nc"
+        shutil.copy(src, dst)
+        dst.chmod(0o644)
+        with netCDF4.Dataset(dst, "a") as d:
+            d.variables["time"][:] = d.variables["time"][:] + shift
+        ds = read_site(dst)
+        assert ds.attrs["time_stamp_in_file"] == stamp
+        np.testing.assert_array_equal(ds.time.values, ref.time.values)
+        np.testing.assert_allclose(ds["Tair"].values, ref["Tair"].values)
+
+
+def test_hourly_real_copy(real_data_dir, tmp_path):
+    """An hourly version of a PALS file (stamps at hour ends) reads as hourly with step starts."""
+    src = real_data_dir / "pals/PalangFluxnet.1.4_met.nc"
+    with xr.open_dataset(src, decode_times=False) as raw:
+        raw = raw.load()
+    hourly = raw.isel(time=slice(1, None, 2))  # stamps 01:00, 02:00, ... (seconds since 00:30 -> +1800)
+    hourly.encoding = {}  # an unlimited time dimension makes netCDF4 writes/reads crawl
+    dst = tmp_path / "PalangFluxnet.1.4_met.nc"
+    hourly.to_netcdf(dst)
+    ds = read_site(dst)
+    assert ds.attrs["time_step_s"] == 3600 and ds.attrs["time_stamp_in_file"] == "end"
+    assert str(ds.time.values[0])[:16] == "2002-01-01T00:00"
+
+
+# ------------------------------------------------------------------ synthetic files (always run)
+@pytest.mark.parametrize("dialect", ["plumber2", "pals"])
+@pytest.mark.parametrize("stamp", ["start", "middle", "end"])
+@pytest.mark.parametrize("step", [1800, 3600])
+def test_roundtrip_synthetic(tmp_path, dialect, stamp, step):
+    from mdpl.data.synthetic import site_twin
+
+    ds = site_twin("ZA-Kru", years=0.05, time_step_s=step)
+    src = synthetic_with_fluxes("ZA-Kru", years=0.05) if step == 1800 else ds
+    if step == 3600:
+        n = ds.sizes["time"]
+        ds["Qle"][:] = 10.0
+        ds["Qh"][:] = 5.0
+        ds["Qle_measured"][:] = np.arange(n) % 2 == 0
+        ds["Qh_measured"][:] = True
+        src = ds
+    sf = write_alma(src, tmp_path, dialect=dialect, stamp=stamp)
+    got = read_site(sf.met, sf.flux)
+    assert got.attrs["time_step_s"] == step and got.attrs["time_stamp_in_file"] == stamp
+    np.testing.assert_array_equal(got.time.values, src.time.values)
+    for v in ("SWdown", "LWdown", "Tair", "Wind", "Psurf"):
+        np.testing.assert_allclose(got[v].values, src[v].values, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(got["Rainf"] + got["Snowf"], src["Rainf"] + src["Snowf"], rtol=1e-5, atol=1e-9)
+    np.testing.assert_array_equal(got["Qle_measured"].values, src["Qle_measured"].values)
+    assert got.attrs["source"] == dialect
+    assert got.attrs["site"] == "ZA-Kru" and got.attrs["igbp"] == "SAV"
+    assert got.attrs["utc_offset_h"] == src.attrs["utc_offset_h"]  # estimated from SWdown, recovers the truth
+    if dialect == "pals":
+        assert "CO2air" in filled_dict(got.attrs) and "LAI" in filled_dict(got.attrs)
+
+
+def test_stamp_override(tmp_path):
+    from mdpl.data.synthetic import site_twin
+
+    sf = write_alma(site_twin("DK-Fou", years=0.02), tmp_path, stamp="start")
+    a = read_site(sf.met, stamp="end")
+    b = read_site(sf.met)
+    assert (b.time.values - a.time.values == np.timedelta64(1800, "s")).all()
