@@ -156,3 +156,26 @@ def test_text_table_draws_a_rule_between_groups():
     rules = [line for line in text.splitlines() if set(line) == {"-"}]
     assert len(rules) == 3  # under the header + two group changes
     assert "0.50" in text and "-" in text.splitlines()[-2]  # NaN printed as '-'
+
+
+def test_heatmap_shows_the_table_values():
+    from mdpl.plots import heatmap
+
+    table = pd.DataFrame({"Qle": [0.9, -0.2], "Qh": [np.nan, -0.8]}, index=["vcmax25", "albedo"])
+    fig, ax = heatmap(table, title="sensitivity")
+    data = ax.images[0].get_array()
+    assert data[0, 0] == pytest.approx(0.9) and data.mask[0, 1] and data[1, 1] == pytest.approx(-0.8)
+    texts = [t.get_text() for t in ax.texts]
+    assert "0.90" in texts and "n/a" in texts
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["vcmax25", "albedo"]
+
+
+def test_band_spans_the_member_quantiles():
+    from mdpl.plots import plot_band
+
+    days = pd.date_range("2005-01-01", periods=5, freq="D")
+    members = np.tile(np.arange(101.0)[:, None], (1, 5))  # members 0..100 on every day
+    fig, ax = plot_band(days, members, obs=np.full(5, 50.0), var="Qle", units="W m-2")
+    band = next(c for c in ax.collections if c.get_gid() == "ensemble")
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(5.0) and ys.max() == pytest.approx(95.0)

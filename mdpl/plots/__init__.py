@@ -2,12 +2,15 @@
 
 - :func:`taylor_diagram` / :func:`taylor_diagram_from_series`: SD, R and centred RMSE in one picture
 - :func:`plot_series` / :func:`plot_series_grid`: observed vs modelled fluxes at daily or monthly scale
+- :func:`plot_band`: ensemble spread (quantile band and median) against observations
+- :func:`heatmap`: annotated colour grid of a small table (e.g. sensitivities)
 - :func:`site_map`: site locations on a latitude/longitude frame, coloured by PFT group
 - :func:`metric_bars`, :func:`styled_table`, :func:`text_table`: metric tables as bars and readable tables
 """
 
 from mdpl.plots.bars import metric_bars, styled_table, text_table
-from mdpl.plots.series import plot_series, plot_series_grid
+from mdpl.plots.heatmap import heatmap
+from mdpl.plots.series import plot_band, plot_series, plot_series_grid
 from mdpl.plots.sitemap import site_map
 from mdpl.plots.style import STYLES, style_for
 from mdpl.plots.taylor import TAYLOR_HOWTO, taylor_coords, taylor_diagram, taylor_diagram_from_series
@@ -15,7 +18,9 @@ from mdpl.plots.taylor import TAYLOR_HOWTO, taylor_coords, taylor_diagram, taylo
 __all__ = [
     "STYLES",
     "TAYLOR_HOWTO",
+    "heatmap",
     "metric_bars",
+    "plot_band",
     "plot_series",
     "plot_series_grid",
     "site_map",

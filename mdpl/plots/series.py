@@ -82,3 +82,32 @@ def plot_series_grid(panels: Mapping[str, tuple[object, Mapping[str, object]]], 
         ax.set_visible(False)
     fig.tight_layout()
     return fig, axes
+
+
+def plot_band(days, members, *, obs=None, ax=None, var: str = "", units: str = "", label: str = "ensemble",
+              quantiles: tuple[float, float] = (0.05, 0.95), colour: str = "tab:blue"):
+    """Ensemble spread over time: the ``quantiles`` band and the median of ``members`` (members, days).
+
+    ``obs`` (days,) is drawn in black where finite. Returns ``(fig, ax)``; the
+    band is the first collection, with ``gid = label``.
+    """
+    m = np.asarray(members, dtype=float)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 3.0))
+    else:
+        fig = ax.figure
+    ok = np.isfinite(m).any(axis=0)
+    lo = np.full(m.shape[1], np.nan)
+    hi, med = lo.copy(), lo.copy()
+    lo[ok], hi[ok] = np.nanquantile(m[:, ok], quantiles[0], axis=0), np.nanquantile(m[:, ok], quantiles[1], axis=0)
+    med[ok] = np.nanmedian(m[:, ok], axis=0)
+    band = ax.fill_between(days, lo, hi, color=colour, alpha=0.3, lw=0,
+                           label=f"{label} {100 * quantiles[0]:.0f}-{100 * quantiles[1]:.0f} %")
+    band.set_gid(label)
+    ax.plot(days, med, color=colour, lw=0.8, label=f"{label} median")
+    if obs is not None:
+        ax.plot(days, np.asarray(obs, dtype=float), color="black", lw=0.7, label="observed")
+    ax.set_ylabel(f"{var} ({units})" if units else var)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", ncol=3)
+    return fig, ax
