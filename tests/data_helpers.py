@@ -42,8 +42,25 @@ def make_pair(kind: str, tmp: Path, real_dir: Path | None = None) -> tuple[Path,
         met.chmod(0o644)
         flux.chmod(0o644)
         return met, flux
-    sf = write_alma(synthetic_with_fluxes(), tmp, dialect=dialect)
-    return sf.met, sf.flux
+    src = _synthetic_source(dialect)
+    met, flux = tmp / src[0].name, tmp / src[1].name
+    shutil.copy(src[0], met)
+    shutil.copy(src[1], flux)
+    return met, flux
+
+
+_CACHE: dict[str, tuple[Path, Path]] = {}
+
+
+def _synthetic_source(dialect: str) -> tuple[Path, Path]:
+    """Synthetic files written once per test session (then copied)."""
+    if dialect not in _CACHE:
+        import tempfile
+
+        d = Path(tempfile.mkdtemp(prefix=f"mdpl-synth-{dialect}-"))
+        sf = write_alma(synthetic_with_fluxes(), d, dialect=dialect)
+        _CACHE[dialect] = (sf.met, sf.flux)
+    return _CACHE[dialect]
 
 
 def rewrite(path: Path, fn) -> Path:
@@ -52,6 +69,8 @@ def rewrite(path: Path, fn) -> Path:
         raw = raw.load()
     new = fn(raw)
     new.encoding = {}  # no unlimited time dimension: much faster to write and read
+    for var in new.variables.values():
+        var.encoding = {}
     tmp = path.with_suffix(".tmp.nc")
     new.to_netcdf(tmp)
     tmp.replace(path)

@@ -18,9 +18,23 @@ from mdpl.data.writer import write_alma
 FIVE = ["CN-Cng", "DK-Fou", "ES-ES2", "ID-Pag", "ZA-Kru"]
 
 
+def _snapshot(d):
+    return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in d.rglob("*")}
+
+
 @pytest.fixture(scope="module")
-def real_sites(real_data_dir):
+def data_dir_snapshot(real_data_dir):
+    return _snapshot(real_data_dir)
+
+
+@pytest.fixture(scope="module")
+def real_sites(real_data_dir, data_dir_snapshot):
     return {ds.attrs["site"]: ds for ds in load_sites(real_data_dir)}
+
+
+def test_data_dir_untouched(real_data_dir, real_sites, data_dir_snapshot):
+    """Reading every real site writes nothing into the data directory (listing, sizes, mtimes)."""
+    assert _snapshot(real_data_dir) == data_dir_snapshot
 
 
 # ------------------------------------------------------------------ real files
