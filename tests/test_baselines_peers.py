@@ -66,3 +66,23 @@ def test_shipped_peers_for_the_five_sites(real_data_dir):
     only02 = peer_rows(peers, sites=["ZA-Kru"], months={"ZA-Kru": {f"2002-{m:02d}" for m in range(1, 13)}})
     p = only02[(only02.scale == "monthly")]["period"]
     assert all(s.startswith("2002-") for s in p)
+
+
+def test_our_plumber2_basis_matches_the_peers_exactly(real_data_dir):
+    """For a PLUMBER2-release site our measured-step counts and monthly obs are the peers' own."""
+    peers = real_data_dir / "reference" / "peers"
+    if not peers.is_dir():
+        pytest.skip("no reference/peers in the data directory")
+    from mdpl.baselines.peers import load_peer_series
+    from mdpl.baselines.table import obs_agreement
+    from mdpl.data import load_sites
+    from mdpl.evaluate.tables import halfhourly_pairs
+
+    (ds,) = load_sites(real_data_dir, ["DK-Fou"])
+    m = load_peer_metrics(peers)
+    for flux in ("Qle", "Qh"):
+        _, _, mask = halfhourly_pairs(ds, flux, ds[flux].values)
+        n_peer = m[(m.model == "JULES_GL9") & (m.site == "DK-Fou") & (m.variable == flux)]["n"].item()
+        assert mask.sum() == n_peer
+    agree = obs_agreement({"DK-Fou": ds}, load_peer_series(peers))
+    assert agree[("DK-Fou", "Qle")] < 1e-3 and agree[("DK-Fou", "Qh")] < 1e-3

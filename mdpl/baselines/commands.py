@@ -34,7 +34,7 @@ def _load_datasets(sites, data_dir):
     """Canonical Datasets by site code from the data layer."""
     from mdpl.data import load_sites
 
-    dss = load_sites(sites, data_dir=data_dir)
+    dss = load_sites(data_dir, list(sites) if sites else None)
     if isinstance(dss, dict):
         return dss
     return {str(ds.attrs["site"]): ds for ds in dss}

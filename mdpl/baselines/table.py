@@ -82,6 +82,40 @@ def shared_months(datasets: Mapping[str, xr.Dataset], peer_series: Mapping[str, 
     return out
 
 
+def obs_agreement(datasets: Mapping[str, xr.Dataset], peer_series: Mapping[str, Mapping[str, dict]]) -> dict:
+    """``{(site, flux): max |our monthly obs - peer monthly obs|}`` (W m-2) over shared months.
+
+    Zero (to the series' rounding) means the peers were scored against the same
+    observations as we are; PALS-dialect files of a PLUMBER2 site can differ.
+    """
+    from mdpl.evaluate.tables import monthly_measured_means
+
+    out = {}
+    for site, ds in datasets.items():
+        for flux in FLUXES:
+            if flux not in ds:
+                continue
+            labels, obs, _ = monthly_measured_means(ds, flux, np.zeros(ds.sizes["time"]))
+            ours = dict(zip(labels, obs))
+            diffs = []
+            for by_site in peer_series.values():
+                tr = ((by_site.get(site) or {}).get("trend") or {}).get(flux) or {}
+                for lab, v in zip(tr.get("labels") or [], tr.get("obs") or []):
+                    if v is not None and lab in ours:
+                        diffs.append(abs(ours[lab] - float(v)))
+            if diffs:
+                out[(site, flux)] = float(max(diffs))
+    return out
+
+
+def _obs_note(diff: float | None) -> str:
+    if diff is None:
+        return "peer observations not comparable (no shared months)"
+    if diff < 0.01:
+        return "peer scored against the same observations as ours (monthly means agree)"
+    return f"peer scored against different observations (PLUMBER2 release vs our files; monthly means differ by up to {diff:.1f} W m-2)"
+
+
 def empirical_rows(
     datasets: Mapping[str, xr.Dataset],
     features: Mapping,
@@ -210,12 +244,14 @@ def build_benchmark_table(
                 log.warning("land model unavailable (%s); PLUMBER2-basis rows for the study skipped", e)
             else:
                 rows += study_lsm_rows(study_dir, datasets, months)
+    agree = obs_agreement(datasets, series)
     for d in peers_dirs:
         pr = peer_rows(d, list(datasets), FLUXES, months)
         if pr.empty:
             continue
         pr["pft"] = pr["site"].map(pft)
         pr["comparison"] = "plumber2_basis"
+        pr["basis"] = [f"{b}; {_obs_note(agree.get((s, f)))}" for b, s, f in zip(pr["basis"], pr["site"], pr["flux"])]
         rows += pr.to_dict("records")
     df = tidy(rows)
     return rank_table(df)
