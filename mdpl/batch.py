@@ -17,6 +17,7 @@ git commit) and is rewritten after every site.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -52,6 +53,28 @@ def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def kernel_environment():
+    """Environment for executing notebooks: no progress bars, Agg backend, no tqdm widget warning.
+
+    Kernels inherit this process's environment, so set it around papermill
+    calls and restore it after.
+    """
+    keys = ("TQDM_DISABLE", "MPLBACKEND", "PYTHONWARNINGS")
+    old = {k: os.environ.get(k) for k in keys}
+    warn = "ignore:IProgress not found"  # tqdm.auto in a kernel without ipywidgets
+    os.environ.update({"TQDM_DISABLE": "1", "MPLBACKEND": "Agg",
+                       "PYTHONWARNINGS": ",".join(w for w in (old["PYTHONWARNINGS"], warn) if w)})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _now() -> str:
@@ -139,12 +162,11 @@ def execute_site(nb_json: str, site: str, parameters: dict, out_dir: str, *, ker
         **(meta or {}),
     }
     t0 = time.perf_counter()
-    env_disable = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"  # progress bars inside notebooks would only clutter outputs
     try:
         nb = nbformat.reads(nb_json, as_version=4)
-        pm.execute_notebook(nb, str(partial), parameters=parameters, kernel_name=kernel_name,
-                            progress_bar=False, log_output=False, cwd=cwd, execution_timeout=cell_timeout_s)
+        with kernel_environment():
+            pm.execute_notebook(nb, str(partial), parameters=parameters, kernel_name=kernel_name,
+                                progress_bar=False, log_output=False, cwd=cwd, execution_timeout=cell_timeout_s)
         os.replace(partial, final)
         if failed.exists():
             failed.unlink()
@@ -160,11 +182,6 @@ def execute_site(nb_json: str, site: str, parameters: dict, out_dir: str, *, ker
             os.replace(partial, failed)
         if final.exists():  # an older success with other parameters is no longer valid
             final.unlink()
-    finally:
-        if env_disable is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = env_disable
     record["finished"] = _now()
     record["duration_s"] = round(time.perf_counter() - t0, 3)
     _atomic_write_text(out / STATUS_DIR / f"{site}.json", json.dumps(record, indent=2, default=str))

@@ -128,7 +128,7 @@ def run_book(*, mode: str | None = None, config: str | os.PathLike | None = None
     """Do all of ``mdpl book``; return ``{'html': index path or None, 'timings': {...}, 'source': ...}``."""
     from tqdm.auto import tqdm
 
-    from mdpl.batch import _atomic_write_text, git_commit
+    from mdpl.batch import _atomic_write_text, git_commit, kernel_environment
     from mdpl.config import config_to_dict, load_config, save_config
     from mdpl.report import data_banner, environment_info, reproducibility_markdown
 
@@ -154,18 +154,9 @@ def run_book(*, mode: str | None = None, config: str | os.PathLike | None = None
         "sites": list(cfg.data.sites), "mode": cfg.mode, "device": cfg.device, "seed": cfg.seed,
         "data_dir": cfg.data.data_dir or "", "out_dir": str(out_dir.resolve()), "config": str(cfg_path.resolve()),
     }
-    env = {**os.environ, "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
-    old = {k: os.environ.get(k) for k in ("TQDM_DISABLE", "MPLBACKEND")}
-    os.environ.update({k: env[k] for k in old})
-    try:
+    with kernel_environment():
         for name, src in tqdm(todo, desc="executing chapters", unit="notebook"):
             timings[f"chapter {name}"] = execute_notebook(src, gen / f"{name}.ipynb", params)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     cmd = command or (f"mdpl book --mode {cfg.mode}" + (f" --config {config}" if config else ""))
     page = reproducibility_markdown(env=environment_info(), config=config_to_dict(cfg), timings=timings,
                                     data_source=source, sites=sites, git_commit=git_commit(), command=cmd,

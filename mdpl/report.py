@@ -105,14 +105,23 @@ class Captions:
         self.n_tab += 1
         return f"**Table {self.chapter}.{self.n_tab}.** {caption.strip()} Units: {units.strip()}."
 
-    def figure(self, fig, caption: str) -> None:
-        """Display ``fig`` with its numbered caption underneath, then close it."""
-        import matplotlib.pyplot as plt
-        from IPython.display import display
+    def figure(self, fig, caption: str, *, dpi: int = 100) -> None:
+        """Display ``fig`` as a PNG with its numbered caption underneath, then close it.
 
-        display(fig)
+        The PNG is rendered here (tight bounding box), so it shows the same
+        under any matplotlib backend, including Agg in tests and batch runs.
+        """
+        import io
+
+        import matplotlib.pyplot as plt
+        from IPython.display import Image, display
+
+        text = self.figure_text(caption)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
         plt.close(fig)
-        show_markdown(self.figure_text(caption))
+        display(Image(data=buf.getvalue(), format="png"))
+        show_markdown(text)
 
     def table(self, table, caption: str, *, units: str) -> None:
         """Display the numbered caption (with units) and then ``table`` (DataFrame or Styler)."""
@@ -343,3 +352,12 @@ def parameter_sensitivity(params_unit, outputs: Mapping[str, Any], names: Sequen
                 col.append(float(spearmanr(xj, yj).statistic))
         table[flux] = col
     return pd.DataFrame(table, index=pd.Index(list(names), name="parameter"))
+
+
+def observed_daily(features, flux: str):
+    """Daily mean observed ``flux`` of one :class:`~mdpl.data.features.SiteFeatures` on measured days, NaN elsewhere."""
+    import numpy as np
+    import pandas as pd
+
+    vals = np.where(features.obs_mask[flux], features.obs[flux], np.nan).astype(float)
+    return pd.Series(vals, index=features.days, name=flux)

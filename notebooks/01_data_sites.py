@@ -50,8 +50,9 @@ import matplotlib.pyplot as plt
 
 from mdpl import plots
 from mdpl.data import study_sites
-from mdpl.data.aggregate import monthly
-from mdpl.report import Captions, climate_table, coverage_table, data_banner, notebook_config, show_markdown, sites_table
+from mdpl.data.features import site_features
+from mdpl.report import (Captions, climate_table, coverage_table, data_banner, notebook_config, observed_daily,
+                         show_markdown, sites_table)
 
 cfg = notebook_config(config, mode=mode, seed=seed, device=device, data_dir=data_dir, sites=sites, out_dir=out_dir)
 site_data, source = study_sites(cfg)
@@ -94,16 +95,17 @@ cap.figure(fig, "Share of time steps at which each flux was measured by the towe
 # %%
 panels = {}
 for ds in site_data:
-    m = monthly(ds, min_measured_fraction=cfg.data.min_measured_fraction)
-    panels[f"{ds.attrs['site']} ({ds.attrs.get('pft_group', '')})"] = (m["Qle"], {"Qh": m["Qh"]})
-fig, axes = plots.plot_series_grid(panels, var="flux", units="W m-2", scale="monthly")
+    feats = site_features(ds, min_measured_fraction=cfg.data.min_measured_fraction)
+    panels[f"{feats.site} ({feats.pft_group})"] = (observed_daily(feats, "Qle"), {"Qh": observed_daily(feats, "Qh")})
+fig, axes = plots.plot_series_grid(panels, var="flux", units="W m-2", scale="daily")
 for ax in axes:
-    for line in ax.lines:
-        if line.get_gid() == "observed":
-            line.set_label("Qle (observed)")
-    ax.legend(fontsize=8, frameon=False)
-cap.figure(fig, "Monthly mean measured latent heat (Qle, black) and sensible heat (Qh) at each site (W m-2). "
-                "Months without enough measured days are left blank.")
+    ax.lines[0].set_label("Qle (observed)")
+    ax.lines[1].set_label("Qh (observed)")
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+cap.figure(fig, "Daily mean measured latent heat (Qle, black) and sensible heat (Qh) at each site (W m-2). "
+                "Days with fewer than "
+                f"{100 * cfg.data.min_measured_fraction:.0f} % measured steps are left blank: they enter neither "
+                "calibration nor evaluation.")
 
 # %% [markdown]
 # ## What it shows

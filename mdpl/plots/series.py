@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -61,7 +62,10 @@ def plot_series(
     ax.legend(fontsize=8, ncol=min(6, 1 + len(sims or {})), frameon=False, loc="upper left")
     if title:
         ax.set_title(title)
-    fig.autofmt_xdate()
+    if np.issubdtype(np.asarray(o.index).dtype, np.datetime64):
+        locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     return fig, ax
 
 

@@ -1,0 +1,131 @@
+"""``mdpl book`` end to end on the tiny configuration: executed chapters, nbval, and the HTML book.
+
+One module-scoped build (tiny study, every chapter in the toc executed with
+papermill, ``jupyter-book build -W``) feeds every test here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mdpl.book import BOOK_DIR, REPO_ROOT, chapters, toc_files
+
+TINY = Path(__file__).with_name("book_tiny.yaml")
+
+#: nbval sanitisation: timestamps, paths, durations, memory addresses, then floats (order matters)
+SANITIZE = r"""
+[timestamps]
+regex: \d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2})?
+replace: TIMESTAMP
+
+[paths]
+regex: (/[\w.\-]+)+/?
+replace: PATH
+
+[durations]
+regex: \b\d+(\.\d+)?\s?(s|ms|seconds|min)\b
+replace: DURATION
+
+[addresses]
+regex: 0x[0-9a-fA-F]+
+replace: ADDRESS
+
+[floats]
+regex: [-+]?\d*\.\d+([eE][-+]?\d+)?
+replace: FLOAT
+"""
+
+
+def _nbval(paths, tmp: Path) -> subprocess.CompletedProcess:
+    san = tmp / "sanitize.cfg"
+    san.write_text(SANITIZE)
+    env = {**os.environ, "TQDM_DISABLE": "1", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore:IProgress not found"}
+    cmd = [sys.executable, "-m", "pytest", "-q", "--nbval", "--nbval-current-env", "--nbval-sanitize-with", str(san),
+           "-p", "no:cacheprovider", "-p", "no:xdist", "--color=no", "--rootdir", str(tmp), *map(str, paths)]
+    return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Copy the book sources, run ``mdpl book --strict`` on the tiny config into the copy."""
+    tmp = tmp_path_factory.mktemp("book")
+    book = tmp / "book"
+    shutil.copytree(BOOK_DIR, book, ignore=shutil.ignore_patterns("_build", "generated"))
+    env = {**os.environ, "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, "-m", "mdpl", "book", "--config", str(TINY), "--out", str(tmp / "run"),
+                           "--book-dir", str(book), "--strict"], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return {"tmp": tmp, "book": book, "stdout": proc.stdout}
+
+
+def test_every_page_of_the_toc_is_built(built):
+    html = built["book"] / "_build" / "html"
+    for f in toc_files(built["book"]):
+        assert (html / f"{f}.html").is_file(), f"page {f} missing from the built book"
+    assert f"book: {(html / 'index.html').resolve()}" in built["stdout"]
+
+
+def test_every_page_says_which_data_it_ran_on(built):
+    html = built["book"] / "_build" / "html"
+    for f in toc_files(built["book"]):
+        text = (html / f"{f}.html").read_text()
+        assert "embedded synthetic default" in text or "Real flux-tower data" in text, f"{f}: no data banner"
+
+
+def test_every_figure_has_a_caption_and_every_table_units(built):
+    for name, _ in chapters(built["book"]):
+        nb = nbformat.read(built["book"] / "generated" / f"{name}.ipynb", as_version=4)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        assert not [o for o in outputs if o.get("output_type") == "error"], f"{name}: an error output"
+        n_png = 0
+        for i, o in enumerate(outputs):
+            if "image/png" in o.get("data", {}):
+                n_png += 1
+                nxt = outputs[i + 1].get("data", {}).get("text/markdown", "") if i + 1 < len(outputs) else ""
+                assert nxt.startswith("**Figure"), f"{name}: figure {n_png} has no caption under it"
+            md = o.get("data", {}).get("text/markdown", "")
+            if md.startswith("**Table"):
+                assert "Units:" in md, f"{name}: table caption without units: {md[:80]}"
+        assert n_png >= 1, f"{name}: no figure"
+
+
+def test_reproducibility_page_records_the_run(built):
+    text = (built["book"] / "generated" / "reproducibility.md").read_text()
+    for needle in ("## Hardware and software", "| torch |", "## Run times", "| chapter 01_data_sites |",
+                   "seed", "mdpl book"):
+        assert needle in text
+
+
+def test_nbval_reproduces_the_executed_notebooks(built):
+    notebooks = [built["book"] / "generated" / f"{name}.ipynb" for name, _ in chapters(built["book"])]
+    proc = _nbval(notebooks, built["tmp"])
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert " passed" in proc.stdout and " failed" not in proc.stdout
+
+
+def test_nbval_harness_catches_errors_and_changed_output(tmp_path):
+    """The same nbval invocation fails a notebook that raises and one whose printed output changed."""
+    nb = nbformat.v4.new_notebook()
+    ok = nbformat.v4.new_code_cell("print('value', 1.2345)")
+    ok.outputs = [nbformat.v4.new_output("stream", name="stdout", text="value 9.8765\n")]  # floats sanitised: passes
+    changed = nbformat.v4.new_code_cell("print('alpha')")
+    changed.outputs = [nbformat.v4.new_output("stream", name="stdout", text="beta\n")]
+    boom = nbformat.v4.new_code_cell("raise RuntimeError('broken chapter')")
+    nb.cells = [ok, changed, boom]
+    for i, cell in enumerate(nb.cells, 1):
+        cell.execution_count = i
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "probe.ipynb"
+    nbformat.write(nb, path)
+    proc = _nbval([path], tmp_path)
+    assert proc.returncode != 0
+    assert "1 passed" in proc.stdout and "2 failed" in proc.stdout, proc.stdout[-2000:]
