@@ -361,3 +361,24 @@ def observed_daily(features, flux: str):
 
     vals = np.where(features.obs_mask[flux], features.obs[flux], np.nan).astype(float)
     return pd.Series(vals, index=features.days, name=flux)
+
+
+# --------------------------------------------------------------------------- chapter 7: physical sense
+
+def bound_hits(learned_unit, *, tol: float = 0.02):
+    """Parameters that calibration pushed to within ``tol`` of a bound (unit-cube values).
+
+    Returns a DataFrame with one row per (site, parameter, bound); a parameter
+    pinned at a bound suggests the bounds (or the model structure) limit the
+    fit, which a physically sensible calibration should rarely need.
+    """
+    import pandas as pd
+
+    rows = []
+    for site, row in learned_unit.iterrows():
+        for name, u in row.items():
+            if u <= tol:
+                rows.append({"site": site, "parameter": name, "bound": "lower", "position": float(u)})
+            elif u >= 1 - tol:
+                rows.append({"site": site, "parameter": name, "bound": "upper", "position": float(u)})
+    return pd.DataFrame(rows, columns=["site", "parameter", "bound", "position"])

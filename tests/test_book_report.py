@@ -135,3 +135,14 @@ def test_parameter_sensitivity_recovers_known_dependence():
     assert sens["NEE"].isna().all()
     with pytest.raises(ValueError, match="members"):
         parameter_sensitivity(u, {"Qle": qle[:10]}, ["p0", "p1", "p2"])
+
+
+def test_bound_hits_flags_pinned_parameters():
+    import pandas as pd
+
+    from mdpl.report import bound_hits
+
+    u = pd.DataFrame({"p": [0.0, 0.5], "q": [0.995, 0.03]}, index=["A", "B"])
+    hits = bound_hits(u)
+    assert list(zip(hits["site"], hits["parameter"], hits["bound"])) == [("A", "p", "lower"), ("A", "q", "upper")]
+    assert len(bound_hits(u, tol=0.05)) == 3

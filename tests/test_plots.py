@@ -179,3 +179,16 @@ def test_band_spans_the_member_quantiles():
     band = next(c for c in ax.collections if c.get_gid() == "ensemble")
     ys = band.get_paths()[0].vertices[:, 1]
     assert ys.min() == pytest.approx(5.0) and ys.max() == pytest.approx(95.0)
+
+
+def test_parameter_strip_places_sites_and_defaults():
+    from mdpl.plots import parameter_strip
+
+    learned = pd.DataFrame({"vcmax25": [0.2, 0.9], "q10": [0.5, 0.0]}, index=["A", "B"])
+    defaults = pd.DataFrame({"vcmax25": [0.4, 0.4], "q10": [0.3, 0.3]}, index=["A", "B"])
+    fig, ax = parameter_strip(learned, defaults_unit=defaults)
+    xa = _by_gid(ax, "A").get_offsets()[:, 0]
+    xb = _by_gid(ax, "B").get_offsets()[:, 0]
+    assert list(xa) == [0.2, 0.5] and list(xb) == [0.9, 0.0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["vcmax25", "q10"]
+    assert "PFT default (open)" in [t.get_text() for t in ax.get_legend().get_texts()]

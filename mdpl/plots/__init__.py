@@ -4,12 +4,14 @@
 - :func:`plot_series` / :func:`plot_series_grid`: observed vs modelled fluxes at daily or monthly scale
 - :func:`plot_band`: ensemble spread (quantile band and median) against observations
 - :func:`heatmap`: annotated colour grid of a small table (e.g. sensitivities)
+- :func:`parameter_strip`: learned parameters inside their bounds, against PFT defaults
 - :func:`site_map`: site locations on a latitude/longitude frame, coloured by PFT group
 - :func:`metric_bars`, :func:`styled_table`, :func:`text_table`: metric tables as bars and readable tables
 """
 
 from mdpl.plots.bars import metric_bars, styled_table, text_table
 from mdpl.plots.heatmap import heatmap
+from mdpl.plots.params import parameter_strip
 from mdpl.plots.series import plot_band, plot_series, plot_series_grid
 from mdpl.plots.sitemap import site_map
 from mdpl.plots.style import STYLES, style_for
@@ -20,6 +22,7 @@ __all__ = [
     "TAYLOR_HOWTO",
     "heatmap",
     "metric_bars",
+    "parameter_strip",
     "plot_band",
     "plot_series",
     "plot_series_grid",
