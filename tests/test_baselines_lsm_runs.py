@@ -37,3 +37,12 @@ def test_study_parameters_rerun_on_the_plumber2_basis(tmp_path):
     (tmp_path / "parameters.csv").write_text("site,source,vcmax25\nAA-One,mdpl,50\n")
     with pytest.raises(DataError, match="lacks parameter column"):
         study_lsm_rows(tmp_path, {"AA-One": ds})
+
+
+def test_sites_sharing_a_time_axis_run_in_one_batch():
+    from mdpl.baselines.lsm_runs import same_time_axis
+
+    a = toy_site("AA-One", np.zeros(96), np.zeros(96), days=2)
+    b = toy_site("BB-Two", np.zeros(96), np.zeros(96), days=2)
+    c = toy_site("CC-Six", np.zeros(96), np.zeros(96), days=2, start="2006-01-01")
+    assert same_time_axis({"AA-One": a, "BB-Two": b, "CC-Six": c}) == [["AA-One", "BB-Two"], ["CC-Six"]]

@@ -37,3 +37,14 @@ def test_surrogate_bench_measures_both_routes_side_by_side():
         assert r[k] > 0
     assert r["ratio_lsm_over_multitask"] == pytest.approx(r["lsm_no_spinup_s"] / r["multitask_s"])
     assert "x" in bench_surrogate.render(r)
+
+
+def test_book_bench_reports_stages_slowest_first_and_the_remainder():
+    import bench_book
+
+    r = {"total_s": 100.0, "stages": {"chapter 01": 20.0, "study (run or load from cache)": 60.0, "book build": 10.0},
+         "source": "real", "sites": ["DK-Fou"], "mode": "quick"}
+    text = bench_book.render(r)
+    lines = [ln for ln in text.splitlines() if ln.startswith("| ") and "stage" not in ln]
+    assert lines[0].startswith("| study") and lines[1].startswith("| chapter 01") and lines[2].startswith("| book build")
+    assert "| other" in lines[3] and "| 10 |" in lines[3] and "100 s end to end" in text

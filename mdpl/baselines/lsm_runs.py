@@ -77,18 +77,55 @@ def study_lsm_rows(
     if missing:
         raise DataError(f"{p}: lacks parameter column(s) {', '.join(missing)}")
     model = model or EmbeddedLSM(device="cpu")
-    rows: list[dict] = []
+    sets_by_site = {}
     for site, ds in datasets.items():
         sub = table[table["site"] == site]
         sets = {str(r["source"]): r[names].to_numpy(float) for _, r in sub.iterrows()}
         if "default" not in sets:
             sets["default"] = PARAMETER_SPACE.defaults(str(ds.attrs.get("igbp", "")))
-        sims = simulate_sources(ds, sets, model)
-        for src, fl in sims.items():
-            r = series_rows(ds, fl, SOURCE_NAMES.get(src, src), "out" if src == "default" else "in",
-                            comparison="plumber2_basis", scales=("halfhourly", "monthly"),
-                            months=(months or {}).get(site))
-            for row in r:
-                row["basis"] += f"; land model with {src} parameters over the whole record"
-            rows += r
+        sets_by_site[site] = sets
+    rows: list[dict] = []
+    for group in same_time_axis(datasets):
+        sims = simulate_group([datasets[s] for s in group], [sets_by_site[s] for s in group], model)
+        for site in group:
+            ds = datasets[site]
+            for src, fl in sims[site].items():
+                r = series_rows(ds, fl, SOURCE_NAMES.get(src, src), "out" if src == "default" else "in",
+                                comparison="plumber2_basis", scales=("halfhourly", "monthly"),
+                                months=(months or {}).get(site))
+                for row in r:
+                    row["basis"] += f"; land model with {src} parameters over the whole record"
+                rows += r
     return rows
+
+
+def same_time_axis(datasets: Mapping[str, xr.Dataset]) -> list[list[str]]:
+    """Sites grouped by identical time axes (one land-model batch each)."""
+    groups: dict[tuple, list[str]] = {}
+    for site, ds in datasets.items():
+        t = ds["time"].values
+        key = (len(t), str(t[0]), str(t[-1]), ds.attrs.get("time_step_s"))
+        groups.setdefault(key, []).append(site)
+    return list(groups.values())
+
+
+def simulate_group(dss: list[xr.Dataset], sets: list[Mapping[str, np.ndarray]], model) -> dict:
+    """One batched run of sites sharing a time axis; each site gets its own named parameter sets.
+
+    Sites with fewer sets are padded with their default set (results dropped).
+    Returns ``{site: {source: {flux: (time,) W m-2}}}``.
+    """
+    import torch
+
+    names = [list(s) for s in sets]
+    k = max(len(n) for n in names)
+    p = np.stack([np.stack([np.asarray(s[n], float) for n in nn] + [np.asarray(s[nn[0]], float)] * (k - len(nn)))
+                  for s, nn in zip(sets, names)])  # (sites, k, P)
+    with torch.no_grad():
+        res = model.simulate(dss, p)
+    out = {}
+    for i, ds in enumerate(dss):
+        site = str(ds.attrs.get("site"))
+        out[site] = {n: {f: res[f][i * k + j].detach().cpu().numpy().astype(float) for f in ("Qle", "Qh")}
+                     for j, n in enumerate(names[i])}
+    return out

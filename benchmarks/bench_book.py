@@ -1,0 +1,64 @@
+"""The quick book build, end to end, and its slowest stages.
+
+Calls :func:`mdpl.book.run_book` (what ``make book`` runs) with a fresh
+study directory so nothing is served from a cache, times the whole call and
+reports the stages it times itself (study, each chapter, the HTML build),
+slowest first.
+
+Run: ``python benchmarks/bench_book.py [--write] [--keep-cache DIR]`` (or ``mdpl bench book``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import hardware, table, write_section  # noqa: E402
+
+
+def run(mode: str = "quick", out: str | None = None, build: bool = True) -> dict:
+    """Build the book once from scratch; ``{'total_s', 'stages': {name: s}, 'source', 'sites'}``."""
+    from mdpl.book import run_book
+
+    with tempfile.TemporaryDirectory(prefix="mdpl-bench-book-") as tmp:
+        t0 = time.perf_counter()
+        res = run_book(mode=mode, out=out or tmp, build=build, command=f"mdpl book --mode {mode}")
+        total = time.perf_counter() - t0
+    return {"total_s": total, "stages": dict(res["timings"]), "source": res["source"], "sites": list(res["sites"]),
+            "mode": mode, "hardware": hardware()}
+
+
+def render(r: dict) -> str:
+    stages = sorted(r["stages"].items(), key=lambda kv: -kv[1])
+    rows = [{"stage": k, "wall s": v, "share": f"{100 * v / r['total_s']:.0f} %"} for k, v in stages]
+    accounted = sum(r["stages"].values())
+    rows.append({"stage": "other (config, banner, reproducibility page)", "wall s": r["total_s"] - accounted,
+                 "share": f"{100 * (r['total_s'] - accounted) / r['total_s']:.0f} %"})
+    return (
+        f"`mdpl book --mode {r['mode']}` from an empty study directory on {r['source']} data "
+        f"({', '.join(r['sites'])}): **{r['total_s']:.0f} s end to end** ({r['total_s'] / 60:.1f} min).\n\n"
+        + table(rows, ["stage", "wall s", "share"])
+        + "\n"
+    )
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mode", choices=("quick", "full"), default="quick")
+    ap.add_argument("--no-build", action="store_true", help="execute the notebooks but skip jupyter-book build")
+    ap.add_argument("--write", action="store_true", help="write the section of benchmarks/RESULTS.md")
+    a = ap.parse_args(argv)
+    r = run(a.mode, build=not a.no_build)
+    text = render(r)
+    print(f"hardware: {r['hardware']}\n{text}")
+    if a.write:
+        write_section("Book build", text, f"python benchmarks/bench_book.py --mode {a.mode}" + (" --no-build" if a.no_build else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
