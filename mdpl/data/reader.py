@@ -354,7 +354,7 @@ def read_site(
         fill.add_filled(attrs, "longitude", "catalogue")
     if info is not None and (abs(lat - info["latitude"]) > 0.1 or abs(lon - info["longitude"]) > 0.1):
         warnings.append(f"file position ({lat:.3f}, {lon:.3f}) disagrees with the catalogue "
-                        f"({info['latitude']:.3f}, {info['longitude']:.3f}); catalogue used")
+                        f"({info['latitude']:.3f}, {info['longitude']:.3f}), catalogue used")
         lat, lon = info["latitude"], info["longitude"]
         fill.add_filled(attrs, "latitude", "catalogue (file value disagreed)")
         fill.add_filled(attrs, "longitude", "catalogue (file value disagreed)")

@@ -1,0 +1,76 @@
+"""``mdpl data inspect``: JSON facts per site, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from data_helpers import synthetic_with_fluxes
+
+from mdpl.cli import main
+from mdpl.data.writer import write_alma
+
+
+@pytest.fixture
+def synth_dir(tmp_path):
+    write_alma(synthetic_with_fluxes("ZA-Kru", years=0.05), tmp_path / "d", dialect="pals")
+    write_alma(synthetic_with_fluxes("DK-Fou", years=0.05), tmp_path / "d", dialect="plumber2")
+    return tmp_path / "d"
+
+
+def test_inspect_json_synthetic(synth_dir, capsys):
+    assert main(["data", "inspect", str(synth_dir), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    sites = {s["site"]: s for s in out["sites"]}
+    assert set(sites) == {"DK-Fou", "ZA-Kru"}
+    kru = sites["ZA-Kru"]
+    assert kru["source"] == "pals" and kru["time_step_s"] == 1800 and kru["time_stamp_in_file"] == "end"
+    assert kru["measured_pct"]["Qle"] == pytest.approx(100 * 2 / 3, abs=0.1)
+    assert "CO2air" in kru["filled"] and "LAI" in kru["filled"]
+    assert "Qle_cor" in kru["absent"]
+    assert sites["DK-Fou"]["period"][0] == "2005-01-01T00:00:00"
+
+
+def test_inspect_text_single_file(synth_dir, capsys):
+    met = next(synth_dir.glob("*_Met.nc"))
+    assert main(["data", "inspect", str(met)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("DK-Fou") and "measured   Qle 66.7%" in out
+
+
+def test_inspect_real_subprocess(real_data_dir):
+    env = dict(os.environ, TQDM_DISABLE="1")
+    r = subprocess.run([sys.executable, "-m", "mdpl", "data", "inspect", str(real_data_dir), "--json"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    sites = {s["site"]: s for s in json.loads(r.stdout)["sites"]}
+    assert sorted(sites) == ["CN-Cng", "DK-Fou", "ES-ES2", "ID-Pag", "ZA-Kru"]
+    assert all(s["time_step_s"] == 1800 for s in sites.values())
+    assert all(s["measured_pct"]["Qle"] > 0 for s in sites.values())
+    assert sites["ZA-Kru"]["time_stamp_in_file"] == "end" and sites["DK-Fou"]["time_stamp_in_file"] == "start"
+
+
+@pytest.mark.parametrize("make", ["missing", "not_netcdf", "empty_dir"])
+def test_bad_input_exit_2_one_line(tmp_path, capsys, make):
+    target = tmp_path / "x_Met.nc"
+    if make == "not_netcdf":
+        target.write_text("hello")
+    elif make == "empty_dir":
+        target = tmp_path / "empty"
+        target.mkdir()
+    rc = main(["data", "inspect", str(target)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and err.startswith("mdpl: error:") and str(target) in err
+
+
+def test_bad_input_subprocess(tmp_path):
+    bad = tmp_path / "broken_Met.nc"
+    bad.write_bytes(b"CDF\x01" + b"\x00" * 20)  # netCDF magic, truncated body
+    r = subprocess.run([sys.executable, "-m", "mdpl", "data", "inspect", str(bad)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "broken_Met.nc" in r.stderr
