@@ -382,3 +382,23 @@ def bound_hits(learned_unit, *, tol: float = 0.02):
             elif u >= 1 - tol:
                 rows.append({"site": site, "parameter": name, "bound": "upper", "position": float(u)})
     return pd.DataFrame(rows, columns=["site", "parameter", "bound", "position"])
+
+
+def forcing_monthly(ds):
+    """Monthly mean forcing of one site in familiar units: a DataFrame indexed by month.
+
+    Columns: ``SWdown (W m-2)``, ``Tair (degC)``, ``precipitation (mm d-1)``
+    (rain + snow), ``Wind (m s-1)``; from :func:`mdpl.data.aggregate.monthly`.
+    """
+    import pandas as pd
+
+    from mdpl.data.aggregate import monthly
+
+    m = monthly(ds)
+    precip = m["Rainf"].values + (m["Snowf"].values if "Snowf" in m else 0.0)
+    return pd.DataFrame({
+        "SWdown (W m-2)": m["SWdown"].values,
+        "Tair (degC)": m["Tair"].values - 273.15,
+        "precipitation (mm d-1)": precip * 86400.0,
+        "Wind (m s-1)": m["Wind"].values,
+    }, index=pd.DatetimeIndex(m["time"].values, name="month"))

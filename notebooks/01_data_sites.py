@@ -51,8 +51,8 @@ import matplotlib.pyplot as plt
 from mdpl import plots
 from mdpl.data import study_sites
 from mdpl.data.features import site_features
-from mdpl.report import (Captions, climate_table, coverage_table, data_banner, notebook_config, observed_daily,
-                         show_markdown, sites_table)
+from mdpl.report import (Captions, climate_table, coverage_table, data_banner, forcing_monthly, notebook_config,
+                         observed_daily, show_markdown, sites_table)
 
 cfg = notebook_config(config, mode=mode, seed=seed, device=device, data_dir=data_dir, sites=sites, out_dir=out_dir)
 site_data, source = study_sites(cfg)
@@ -81,6 +81,16 @@ cap.table(plots.styled_table(clim, caption="Mean forcing and measured fluxes per
           "Mean forcing over each site's record and mean measured fluxes (gap-filled steps excluded). "
           "Qle: latent heat (evaporation) and Qh: sensible heat, positive upwards; NEE: net ecosystem exchange of "
           "CO2, positive = release to the air.", units="given in each column header")
+
+# %%
+monthly_forcing = {ds.attrs["site"]: forcing_monthly(ds) for ds in site_data}
+fig, axes = plt.subplots(3, 1, figsize=(9, 7.5), sharex=True)
+for ax, column in zip(axes, ["SWdown (W m-2)", "Tair (degC)", "precipitation (mm d-1)"]):
+    plots.plot_lines({site: frame[column] for site, frame in monthly_forcing.items()}, ax=ax, ylabel=column)
+fig.tight_layout()
+cap.figure(fig, "Monthly mean forcing at each site: downward shortwave radiation (W m-2), air temperature (degC) "
+                "and precipitation (rain plus snow, mm d-1). Sites cover different years, so their lines sit side "
+                "by side in time.")
 
 # %%
 cov = coverage_table(site_data)

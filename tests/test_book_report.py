@@ -146,3 +146,13 @@ def test_bound_hits_flags_pinned_parameters():
     hits = bound_hits(u)
     assert list(zip(hits["site"], hits["parameter"], hits["bound"])) == [("A", "p", "lower"), ("A", "q", "upper")]
     assert len(bound_hits(u, tol=0.05)) == 3
+
+
+def test_forcing_monthly_converts_units():
+    from mdpl.report import forcing_monthly
+
+    ds = _site("A", "cultivation", 50, 5, 1.0, n=48 * 62)  # two whole months of half-hours
+    m = forcing_monthly(ds)
+    assert list(m.index.month) == [1, 2, 3][: len(m)]
+    assert m["Tair (degC)"].iloc[0] == pytest.approx(10.0)
+    assert m["precipitation (mm d-1)"].iloc[0] == pytest.approx(1e-5 * 86400)

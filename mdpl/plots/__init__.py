@@ -12,7 +12,7 @@
 from mdpl.plots.bars import metric_bars, styled_table, text_table
 from mdpl.plots.heatmap import heatmap
 from mdpl.plots.params import parameter_strip
-from mdpl.plots.series import plot_band, plot_series, plot_series_grid
+from mdpl.plots.series import plot_band, plot_lines, plot_series, plot_series_grid
 from mdpl.plots.sitemap import site_map
 from mdpl.plots.style import STYLES, style_for
 from mdpl.plots.taylor import TAYLOR_HOWTO, taylor_coords, taylor_diagram, taylor_diagram_from_series
@@ -24,6 +24,7 @@ __all__ = [
     "metric_bars",
     "parameter_strip",
     "plot_band",
+    "plot_lines",
     "plot_series",
     "plot_series_grid",
     "site_map",

@@ -115,3 +115,27 @@ def plot_band(days, members, *, obs=None, ax=None, var: str = "", units: str = "
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False, loc="upper left", ncol=3)
     return fig, ax
+
+
+def plot_lines(series: Mapping[str, object], *, ax=None, ylabel: str = "", title: str | None = None,
+               marker: str | None = "o"):
+    """One line per entry of ``series`` (label -> Series with a time index); return ``(fig, ax)``.
+
+    For quantities without an observed reference (e.g. forcing at several
+    sites). Each line carries ``gid = label``.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 3.0))
+    else:
+        fig = ax.figure
+    for i, (label, s) in enumerate(series.items()):
+        s = _to_series(s, label)
+        colour, _ = style_for(label, i)
+        (line,) = ax.plot(s.index, s.to_numpy(dtype=float), color=colour, lw=1.0, marker=marker, ms=2.5, label=label)
+        line.set_gid(label)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False, ncol=min(6, max(1, len(series))), loc="upper left")
+    if title:
+        ax.set_title(title)
+    return fig, ax
