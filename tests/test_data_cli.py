@@ -41,12 +41,9 @@ def test_inspect_text_single_file(synth_dir, capsys):
     assert out.startswith("DK-Fou") and "measured   Qle 66.7%" in out
 
 
-def test_inspect_real_subprocess(real_data_dir):
-    env = dict(os.environ, TQDM_DISABLE="1")
-    r = subprocess.run([sys.executable, "-m", "mdpl", "data", "inspect", str(real_data_dir), "--json"],
-                       capture_output=True, text=True, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr
-    sites = {s["site"]: s for s in json.loads(r.stdout)["sites"]}
+def test_inspect_real(real_data_dir, capsys):
+    assert main(["data", "inspect", str(real_data_dir), "--json"]) == 0
+    sites = {s["site"]: s for s in json.loads(capsys.readouterr().out)["sites"]}
     assert sorted(sites) == ["CN-Cng", "DK-Fou", "ES-ES2", "ID-Pag", "ZA-Kru"]
     assert all(s["time_step_s"] == 1800 for s in sites.values())
     assert all(s["measured_pct"]["Qle"] > 0 for s in sites.values())
@@ -70,7 +67,8 @@ def test_bad_input_exit_2_one_line(tmp_path, capsys, make):
 def test_bad_input_subprocess(tmp_path):
     bad = tmp_path / "broken_Met.nc"
     bad.write_bytes(b"CDF\x01" + b"\x00" * 20)  # netCDF magic, truncated body
+    env = dict(os.environ, TQDM_DISABLE="1")
     r = subprocess.run([sys.executable, "-m", "mdpl", "data", "inspect", str(bad)], capture_output=True, text=True,
-                       timeout=120)
+                       timeout=120, env=env)
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "broken_Met.nc" in r.stderr

@@ -6,6 +6,10 @@ Public API::
     find_sites(data_dir) -> dict[str, SiteFiles]
     load_sites(data_dir=None, sites=None) -> list[xr.Dataset]
     study_sites(cfg) -> (list[xr.Dataset], "real" | "synthetic")
+    daily(ds, min_measured_fraction=0.75), monthly(ds, min_measured_fraction=0.75, min_day_fraction=0.5)
+    load_catalogue(), site_info(code), pft_group(igbp), PFT_GROUPS
+    generate_site(...), default_sites(years=2, seed=0, time_step_s=1800), site_twin(code, ...), Climate
+    write_alma(ds, directory, *, dialect="plumber2", stamp=None), download_site(code, dest, ...)
 
 Every Dataset follows :mod:`mdpl.data.schema`.
 """
@@ -16,9 +20,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mdpl.data.catalogue import PFT_GROUPS, load_catalogue, pft_group, site_info
-from mdpl.data.discover import SiteFiles, find_sites
-from mdpl.data.reader import read_site
 from mdpl.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,17 +27,36 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from mdpl.config import Config
 
-__all__ = [
-    "PFT_GROUPS",
-    "SiteFiles",
-    "find_sites",
-    "load_catalogue",
-    "load_sites",
-    "pft_group",
-    "read_site",
-    "site_info",
-    "study_sites",
-]
+#: public name -> defining module; imported on first use so ``import mdpl.data`` (and ``mdpl --help``) stays light
+_LAZY = {
+    "PFT_GROUPS": "mdpl.data.catalogue",
+    "load_catalogue": "mdpl.data.catalogue",
+    "pft_group": "mdpl.data.catalogue",
+    "site_info": "mdpl.data.catalogue",
+    "SiteFiles": "mdpl.data.discover",
+    "find_sites": "mdpl.data.discover",
+    "read_site": "mdpl.data.reader",
+    "daily": "mdpl.data.aggregate",
+    "monthly": "mdpl.data.aggregate",
+    "Climate": "mdpl.data.synthetic",
+    "generate_site": "mdpl.data.synthetic",
+    "default_sites": "mdpl.data.synthetic",
+    "site_twin": "mdpl.data.synthetic",
+    "write_alma": "mdpl.data.writer",
+    "download_site": "mdpl.data.download",
+}
+
+__all__ = sorted([*_LAZY, "load_sites", "study_sites"])
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mdpl.data' has no attribute {name!r}")
 
 
 def _resolve_dir(data_dir: str | os.PathLike | None) -> Path:
@@ -58,6 +78,10 @@ def load_sites(data_dir: str | os.PathLike | None = None, sites: list[str] | Non
     has no files there.
     """
     from tqdm.auto import tqdm
+
+    from mdpl.data.catalogue import site_info
+    from mdpl.data.discover import find_sites
+    from mdpl.data.reader import read_site
 
     d = _resolve_dir(data_dir)
     found = find_sites(d)
@@ -86,6 +110,7 @@ def study_sites(cfg: "Config") -> tuple[list["xr.Dataset"], str]:
     ``cfg.seed``) so every stage runs on a fresh machine.
     """
     from mdpl.config import default_data_dir
+    from mdpl.data.discover import find_sites
     from mdpl.data.synthetic import default_sites
 
     explicit = cfg.data.data_dir
