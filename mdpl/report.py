@@ -402,3 +402,39 @@ def forcing_monthly(ds):
         "precipitation (mm d-1)": precip * 86400.0,
         "Wind (m s-1)": m["Wind"].values,
     }, index=pd.DatetimeIndex(m["time"].values, name="month"))
+
+
+# --------------------------------------------------------------------------- chapter 2: ensemble
+
+def ensemble_sensitivity(store, fluxes: Sequence[str] = ("Qle", "Qh", "NEE")) -> dict:
+    """Per flux, a (parameter x site) table of Spearman correlations of the member-mean flux with each parameter.
+
+    ``store`` is an :class:`mdpl.ensemble.EnsembleStore` (or anything with
+    ``sites``, ``params`` (site, member, P), ``daily[flux]`` (site, member,
+    day), ``n_days`` and ``space.names``). Members that were not run (NaN) are
+    dropped.
+    """
+    import numpy as np
+    import pandas as pd
+
+    names = list(store.space.names)
+    out = {}
+    for flux in fluxes:
+        if flux not in store.daily:
+            continue
+        cols = {}
+        for i, site in enumerate(store.sites):
+            series = store.daily[flux][i, :, : int(store.n_days[i])].astype(float)
+            count = np.isfinite(series).sum(axis=1)
+            mean = np.where(count > 0, np.nansum(series, axis=1) / np.maximum(count, 1), np.nan)
+            params = store.params[i]
+            ok = np.isfinite(params).all(axis=1) & np.isfinite(mean)
+            cols[site] = parameter_sensitivity(params[ok], {flux: mean[ok]}, names)[flux]
+        out[flux] = pd.DataFrame(cols)
+    return out
+
+
+def top_parameters(sensitivity, n: int = 3) -> list[tuple[str, float]]:
+    """The ``n`` parameters with the largest mean absolute sensitivity across sites, with that value."""
+    mean_abs = sensitivity.abs().mean(axis=1, skipna=True).sort_values(ascending=False)
+    return [(str(k), float(v)) for k, v in mean_abs.head(n).items()]

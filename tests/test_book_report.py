@@ -156,3 +156,25 @@ def test_forcing_monthly_converts_units():
     assert list(m.index.month) == [1, 2, 3][: len(m)]
     assert m["Tair (degC)"].iloc[0] == pytest.approx(10.0)
     assert m["precipitation (mm d-1)"].iloc[0] == pytest.approx(1e-5 * 86400)
+
+
+def test_ensemble_sensitivity_from_a_store_like_object():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from mdpl.report import ensemble_sensitivity, top_parameters
+
+    rng = np.random.default_rng(2)
+    members, days = 40, 30
+    params = rng.random((2, members, 3))
+    params[1, -1] = np.nan  # a member that was not run
+    qle = np.full((2, members, days + 5), np.nan)
+    for i in range(2):
+        qle[i, :, :days] = (50 * params[i, :, 2])[:, None] + rng.normal(0, 1, (members, days))
+    store = SimpleNamespace(sites=["A", "B"], params=params, daily={"Qle": qle}, n_days=np.array([days, days]),
+                            space=SimpleNamespace(names=["p0", "p1", "p2"]))
+    sens = ensemble_sensitivity(store)
+    assert set(sens) == {"Qle"} and list(sens["Qle"].columns) == ["A", "B"]
+    assert (sens["Qle"].loc["p2"] > 0.95).all()
+    assert top_parameters(sens["Qle"], 1)[0][0] == "p2"
