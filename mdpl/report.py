@@ -438,3 +438,57 @@ def top_parameters(sensitivity, n: int = 3) -> list[tuple[str, float]]:
     """The ``n`` parameters with the largest mean absolute sensitivity across sites, with that value."""
     mean_abs = sensitivity.abs().mean(axis=1, skipna=True).sort_values(ascending=False)
     return [(str(k), float(v)) for k, v in mean_abs.head(n).items()]
+
+
+# --------------------------------------------------------------------------- chapter 4: series from a study
+
+def period_series(series, flux: str, sources: Sequence[str], period: str = "test"):
+    """Daily observed and simulated ``flux`` of one site in one period, from ``StudyResult.series(site)``.
+
+    Returns ``(obs, {source: sim})`` as pandas Series indexed by day; obs is
+    NaN on days not measured, everything is NaN outside ``period`` ('train',
+    'test' or 'all'). Sources without a simulation in ``series`` are skipped.
+    """
+    import numpy as np
+    import pandas as pd
+
+    days = pd.DatetimeIndex(series["day"].values)
+    in_period = np.ones(len(days), bool) if period == "all" else series[period].values.astype(bool)
+    measured = series[f"obs_{flux}_measured"].values.astype(bool)
+    obs = pd.Series(np.where(in_period & measured, series[f"obs_{flux}"].values, np.nan), index=days, name="observed")
+    sims = {}
+    for src in sources:
+        name = f"sim_{src}_{flux}"
+        if name in series:
+            sims[src] = pd.Series(np.where(in_period, series[name].values, np.nan), index=days, name=src)
+    return obs, sims
+
+
+def monthly_series(series, flux: str, sources: Sequence[str], period: str = "test", min_days: int | None = None):
+    """Monthly means of obs and each simulation over the measured days of ``period`` (the same days for all).
+
+    Months with fewer than ``min_days`` such days (default: the evaluation's
+    ``MIN_DAYS_PER_MONTH``) are dropped, as in the monthly scores.
+    """
+    import pandas as pd
+
+    from mdpl.calibrate.evaluation import MIN_DAYS_PER_MONTH
+
+    min_days = MIN_DAYS_PER_MONTH if min_days is None else min_days
+    obs, sims = period_series(series, flux, sources, period)
+    use = obs.notna()
+    frame = pd.DataFrame({"observed": obs, **sims})[use]
+    if frame.empty:
+        return frame["observed"], {k: frame[k] for k in sims}
+    g = frame.groupby(frame.index.to_period("M"))
+    m = g.mean()[g.size() >= min_days]
+    m.index = m.index.to_timestamp()
+    return m["observed"], {k: m[k] for k in sims}
+
+
+def taylor_points(series, flux: str, sources: Sequence[str], period: str = "test") -> dict:
+    """``{source: taylor_stats}`` of each source against the observations on the measured days of ``period``."""
+    from mdpl.evaluate.metrics import taylor_stats
+
+    obs, sims = period_series(series, flux, sources, period)
+    return {src: taylor_stats(obs.to_numpy(), sim.to_numpy()) for src, sim in sims.items()}

@@ -178,3 +178,41 @@ def test_ensemble_sensitivity_from_a_store_like_object():
     assert set(sens) == {"Qle"} and list(sens["Qle"].columns) == ["A", "B"]
     assert (sens["Qle"].loc["p2"] > 0.95).all()
     assert top_parameters(sens["Qle"], 1)[0][0] == "p2"
+
+
+def _series_ds(n_days=120):
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+
+    days = pd.date_range("2005-01-01", periods=n_days, freq="D")
+    rng = np.random.default_rng(0)
+    obs = 50 + 30 * np.sin(np.arange(n_days) / 20) + rng.normal(0, 3, n_days)
+    measured = np.ones(n_days, np.int8)
+    measured[:5] = 0
+    test = (np.arange(n_days) >= 60).astype(np.int8)
+    return xr.Dataset({
+        "obs_Qle": ("day", obs), "obs_Qle_measured": ("day", measured),
+        "sim_default_Qle": ("day", 0.5 * obs + 40), "sim_mdpl_Qle": ("day", obs + 1.0),
+        "train": ("day", 1 - test), "test": ("day", test),
+    }, coords={"day": days})
+
+
+def test_period_and_monthly_series_use_measured_days_of_the_period():
+    import numpy as np
+
+    from mdpl.report import monthly_series, period_series, taylor_points
+
+    ds = _series_ds()
+    obs, sims = period_series(ds, "Qle", ["default", "mdpl", "dpl"])
+    assert set(sims) == {"default", "mdpl"}  # no dpl simulation in this study
+    assert obs.iloc[:60].isna().all() and obs.iloc[60:].notna().all()
+    assert sims["mdpl"].iloc[60:].sub(obs.iloc[60:]).eq(1.0).all()
+    obs_tr, _ = period_series(ds, "Qle", ["mdpl"], period="train")
+    assert obs_tr.iloc[:5].isna().all() and obs_tr.iloc[5:60].notna().all()
+    mo, ms = monthly_series(ds, "Qle", ["mdpl"], period="test")
+    # test period: 1 Mar .. 30 Apr 2005 -> March (31 days) and April (30 days)
+    assert [d.month for d in mo.index] == [3, 4]
+    np.testing.assert_allclose(ms["mdpl"].to_numpy() - mo.to_numpy(), 1.0)
+    pts = taylor_points(ds, "Qle", ["default", "mdpl"])
+    assert pts["mdpl"]["crmsd"] == pytest.approx(0.0, abs=1e-12) and pts["default"]["sd_ratio"] == pytest.approx(0.5)
