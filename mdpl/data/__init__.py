@@ -36,6 +36,7 @@ _LAZY = {
     "SiteFiles": "mdpl.data.discover",
     "find_sites": "mdpl.data.discover",
     "read_site": "mdpl.data.reader",
+    "read_met": "mdpl.data.reader",
     "daily": "mdpl.data.aggregate",
     "monthly": "mdpl.data.aggregate",
     "Climate": "mdpl.data.synthetic",

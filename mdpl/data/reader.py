@@ -613,3 +613,8 @@ def _check_humidity(forcing: dict, attrs: dict, warnings: list) -> None:
     p99 = float(np.nanpercentile(rh, 99))
     if p99 < 0.4:
         warnings.append(f"Qair implausibly dry: 99th-percentile relative humidity {p99:.0%}")
+
+
+def read_met(met_path: str | Path, site_path: str | Path | None = None, *, stamp: str = "auto") -> xr.Dataset:
+    """Forcing only: :func:`read_site` without a Flux file (fluxes all-NaN, unmeasured)."""
+    return read_site(met_path, None, site_path, stamp=stamp)
