@@ -139,3 +139,24 @@ def test_fast():
     t0 = time.perf_counter()
     default_sites(years=2, seed=5)
     assert time.perf_counter() - t0 < 10.0
+
+
+def test_local_standard_time_stamps(sites):
+    """Stamps are local standard time: CN-Cng (UTC+8) has its SWdown peak near local noon, not 04 UTC."""
+    ds = sites[1]
+    assert ds.attrs["utc_offset_h"] == 8.0
+    hour = pd.DatetimeIndex(ds.time.values).hour
+    peak = pd.Series(ds["SWdown"].values).groupby(hour).mean().idxmax()
+    assert 11 <= peak <= 13
+
+
+def test_twins_resemble_real_sites(sites, real_data_dir):
+    """Annual means of the synthetic twins are close to the real sites' (temperature, radiation)."""
+    from mdpl.data import load_sites
+
+    real = {d.attrs["site"]: d for d in load_sites(real_data_dir)}
+    for syn in sites:
+        obs = real[syn.attrs["site"]]
+        assert abs(float(syn["Tair"].mean() - obs["Tair"].mean())) < 2.0, syn.attrs["site"]
+        for v in ("SWdown", "LWdown"):
+            assert float(syn[v].mean()) == pytest.approx(float(obs[v].mean()), rel=0.12), (syn.attrs["site"], v)
