@@ -50,8 +50,9 @@ class LsmConfig:
 
     spinup_max_years: int = 5
     spinup_tolerance: float = 1e-3  # relative change of column soil water between cycles
-    newton_iterations: int = 4
-    dtype: str = "float32"
+    newton_iterations: int = 4  # fixed Newton iterations for the surface temperature
+    dtype: str = "float32"  # float32 | float64
+    checkpoint_days: bool = True  # recompute each day in backward (bounded memory for long runs)
 
 
 @dataclass

@@ -1,0 +1,336 @@
+"""The embedded land model: a big-leaf, single-column LSM in the spirit of MATSIRO / SiB2.
+
+One column per (site, parameter set), vectorised over the batch, at the
+forcing's own time step. Each step: interception, snow, soil-water stress,
+canopy conductance (Collatz/Ball-Berry), aerodynamic conductance, the surface
+energy balance (Newton for Ts), soil heat conduction with snowmelt, soil
+water (transpiration by root fraction, soil evaporation, drainage, runoff)
+and ecosystem respiration. Everything is torch, so gradients of any output
+with respect to the parameters flow through the whole run.
+
+The run is split into calendar-day chunks: state-independent terms
+(photosynthetic capacity, air density, albedo, ...) are computed for a whole
+day at once, the state loop runs step by step, and when gradients are needed
+each day is a ``torch.utils.checkpoint`` segment so backprop through a year
+keeps only the day boundaries in memory. Spin-up runs without gradients;
+gradients do **not** flow through the spun-up initial state.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.checkpoint import checkpoint
+from tqdm.auto import tqdm
+
+from mdpl.config import LsmConfig
+from mdpl.device import resolve_device
+from mdpl.errors import ConfigError, ModelError
+from mdpl.ils import constants as C
+from mdpl.ils.carbon import ecosystem_respiration
+from mdpl.ils.energy_balance import SurfaceTerms, qsat, solve_surface
+from mdpl.ils.forcing import ForcingTensors, as_forcing
+from mdpl.ils.hydrology import SoilGrid, canopy_drip, layer_water_mm, root_fractions, root_zone_weights, soil_step
+from mdpl.ils.parameters import PARAMETER_SPACE, ParameterSpace
+from mdpl.ils.photosynthesis import canopy_photosynthesis, conductance_coefficients, soil_water_stress
+from mdpl.ils.protocol import SimulationResult
+from mdpl.ils.radiation import snow_cover, snow_free_albedo, snow_masking, surface_albedo, vegetation_cover
+from mdpl.ils.soil_thermal import ground_conductance, layer_properties, snowmelt, step_temperature
+from mdpl.ils.turbulence import aerodynamic_conductance, neutral_transfer, richardson_coefficient
+
+#: raw per-step outputs, in the order the step function stacks them (water amounts in kg m-2 per step)
+_RAW = ("Qle", "Qh", "Rnet", "Qg", "GPP", "Reco", "TVeg", "ESoil", "ECanop", "SubSnow", "runoff_mm", "drain_mm",
+        "melt_mm", "Tsurf", "SWE", "CanopInt", "SoilWaterStress", "energy_residual")
+#: every scalar output of a run, in order
+STEP_OUTPUTS = ("Qle", "Qh", "Rnet", "Qg", "NEE", "GPP", "Reco", "Evap", "TVeg", "ESoil", "ECanop", "SubSnow",
+                "Qs", "Qsb", "Qsm", "Rainf", "Snowf", "Tsurf", "SWE", "CanopInt", "RootMoist", "SoilWaterStress",
+                "energy_residual", "energy_closure")
+#: state-independent per-step terms, in the order ``_chunk_inputs`` stacks them
+_TERMS = ("ta", "qa", "cq", "rho_cp", "rho_veg", "rho_bare", "u", "rad_free", "snow_sw", "rain_int", "rain_thr",
+          "snow_in", "wmax", "inv_wmax", "gross", "rd", "k1", "k0", "rib_coef")
+N_LAYERS = len(C.SOIL_DZ_M)
+_RSOIL_SLOPE = 4.255  # SiB2: r_soil = exp(8.206 - 4.255 W)
+
+
+def _tqdm_disabled() -> bool:
+    return os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+
+
+def day_chunks(time: pd.DatetimeIndex) -> list[tuple[int, int]]:
+    """(start, stop) step ranges of the calendar days of ``time`` (step-start labels)."""
+    days = time.normalize().values
+    cut = np.flatnonzero(days[1:] != days[:-1]) + 1
+    edges = np.concatenate([[0], cut, [len(time)]])
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+class EmbeddedLSM:
+    """The default land model behind :class:`mdpl.ils.LandModel`.
+
+    ``device``: ``auto`` picks CUDA when present; ``dtype`` defaults to ``config.dtype``.
+    """
+
+    name = "embedded"
+
+    def __init__(self, config: LsmConfig | None = None, device: str | torch.device = "auto",
+                 dtype: torch.dtype | None = None):
+        self.config = config or LsmConfig()
+        self.device = device if isinstance(device, torch.device) else resolve_device(device)
+        if dtype is None:
+            dtype = getattr(torch, str(self.config.dtype), None)
+            if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+                raise ConfigError(f"lsm.dtype: expected float32 or float64, got {self.config.dtype!r}")
+        self.dtype = dtype
+        if self.config.newton_iterations < 1:
+            raise ConfigError(f"lsm.newton_iterations must be >= 1, got {self.config.newton_iterations}")
+        self.parameter_space: ParameterSpace = PARAMETER_SPACE
+
+    def __repr__(self) -> str:
+        return f"EmbeddedLSM(device={self.device}, dtype={self.dtype})"
+
+    # -- inputs -------------------------------------------------------------------
+    def forcing(self, forcing) -> ForcingTensors:
+        """Convert any accepted forcing to tensors on this model's device and dtype."""
+        return as_forcing(forcing, device=self.device, dtype=self.dtype)
+
+    def default_params(self, forcing: ForcingTensors) -> torch.Tensor:
+        """Per-site defaults from each site's IGBP class, shape (n_sites, 1, n_params)."""
+        rows = []
+        for site, igbp in zip(forcing.sites, forcing.igbp):
+            try:
+                rows.append(self.parameter_space.defaults(igbp))
+            except ModelError as e:
+                raise ModelError(f"site {site}: {e}") from None
+        return torch.as_tensor(np.stack(rows)[:, None, :], device=self.device, dtype=self.dtype)
+
+    def _batch_params(self, params, forcing: ForcingTensors) -> tuple[torch.Tensor, int]:
+        s, n = forcing.n_sites, self.parameter_space.n
+        if params is None:
+            p = self.default_params(forcing)
+        else:
+            p = params.to(device=self.device, dtype=self.dtype) if isinstance(params, torch.Tensor) \
+                else torch.as_tensor(np.asarray(params, dtype=float), device=self.device, dtype=self.dtype)
+        if p.shape[-1:] != (n,):
+            raise ModelError(f"params have last dimension {tuple(p.shape)[-1:]}; expected {n} "
+                             f"({', '.join(self.parameter_space.names)})")
+        if p.dim() == 1:
+            p = p.view(1, 1, n).expand(s, 1, n)
+        elif p.dim() == 2:
+            p = p.unsqueeze(0).expand(s, p.shape[0], n)
+        elif p.dim() == 3:
+            if p.shape[0] != s:
+                raise ModelError(f"params shaped (n_sites, n_sets, n) have {p.shape[0]} sites but the forcing "
+                                 f"has {s} ({', '.join(forcing.sites)})")
+        else:
+            raise ModelError(f"params must have 1, 2 or 3 dimensions, got shape {tuple(p.shape)}")
+        self.parameter_space.validate(p)
+        return p.reshape(s * p.shape[1], n), int(p.shape[1])
+
+    # -- the run ----------------------------------------------------------------------
+    def simulate(self, forcing, params=None, *, daily: bool = False, spinup: bool = True) -> SimulationResult:
+        """Run every parameter set on every site.
+
+        ``params``: physical units, shape (n,), (n_sets, n) or (n_sites, n_sets, n); None uses
+        each site's IGBP defaults. Batch index = site * n_sets + set.
+        """
+        f = self.forcing(forcing)
+        p, n_sets = self._batch_params(params, f)
+        static = self._static(f, p, n_sets)
+        state = self._initial_state(f, n_sets)
+        info: dict = {"spinup_cycles": 0}
+        if spinup:
+            state, info = self._spin_up(f, static, n_sets, state)
+        state = tuple(s.detach() for s in state)
+        storage0 = self._storage_mm(state)
+        chunks = day_chunks(f.time)
+        use_ckpt = self.config.checkpoint_days and torch.is_grad_enabled() and p.requires_grad
+        scalars, layered = [], []
+        bar = tqdm(chunks, desc="land model", unit="day", leave=False,
+                   disable=_tqdm_disabled() or len(chunks) < 60)
+        for a, b in bar:
+            x = self._chunk_inputs(f, static, n_sets, a, b)
+            if use_ckpt:
+                state, out_s, out_l = checkpoint(self._run_steps, x, state, static, True, use_reentrant=False)
+            else:
+                state, out_s, out_l = self._run_steps(x, state, static, True)
+            out_s = self._derived(x, out_s, out_l, static)
+            if daily:
+                out_s, out_l = out_s.mean(0, keepdim=True), out_l.mean(0, keepdim=True)
+            scalars.append(out_s)
+            layered.append(out_l)
+        out_s = torch.cat(scalars, 0)  # (time, n_out, batch)
+        out_l = torch.cat(layered, 0)  # (time, 2, batch, layer)
+        fluxes = {k: out_s[:, i, :].transpose(0, 1) for i, k in enumerate(STEP_OUTPUTS)}
+        fluxes["SoilMoist"] = (out_l[:, 0] * static["grid"].dz_mm).transpose(0, 1)
+        fluxes["SoilTemp"] = out_l[:, 1].transpose(0, 1)
+        time = pd.DatetimeIndex([f.time[a] for a, _ in chunks]).normalize() if daily else f.time
+        info["max_abs_energy_residual_w_m2"] = float(fluxes["energy_residual"].detach().abs().max())
+        return SimulationResult(fluxes=fluxes, time=time, sites=list(f.sites), n_sets=n_sets,
+                                time_step_s=f.time_step_s, is_daily=daily, initial_storage_mm=storage0,
+                                diagnostics=info, layer_thickness_m=C.SOIL_DZ_M)
+
+    def _spin_up(self, f: ForcingTensors, static: dict, n_sets: int, state):
+        """Repeat the first year until column soil water changes by less than the tolerance."""
+        steps_year = int(round(365 * 86400 / f.time_step_s))
+        chunks = day_chunks(f.time[: min(f.n_steps, steps_year)])
+        cfg = self.config
+        drift = math.inf
+        cycles = 0
+        with torch.no_grad():
+            state = tuple(s.detach() for s in state)
+            for cycles in range(1, cfg.spinup_max_years + 1):
+                w0 = layer_water_mm(state[3]).sum(-1)
+                for a, b in chunks:
+                    state, _, _ = self._run_steps(self._chunk_inputs(f, static, n_sets, a, b), state, static, False)
+                w1 = layer_water_mm(state[3]).sum(-1)
+                drift = float(((w1 - w0).abs() / w0).max())
+                if drift < cfg.spinup_tolerance:
+                    break
+        return state, {"spinup_cycles": cycles, "spinup_final_drift": drift}
+
+    # -- pieces ------------------------------------------------------------------------
+    @staticmethod
+    def _expand(t: torch.Tensor, n_sets: int) -> torch.Tensor:
+        return t if n_sets == 1 else t.repeat_interleave(n_sets, dim=0)
+
+    def _static(self, f: ForcingTensors, p: torch.Tensor, n_sets: int) -> dict:
+        """Per-column constants (batch,) or (batch, layer) from parameters and site heights."""
+        names = self.parameter_space.names
+        col = dict(zip(names, p.unbind(-1)))
+        zref = self._expand(f.reference_height_m, n_sets)
+        hc = self._expand(f.canopy_height_m, n_sets)
+        ch_n, zd = neutral_transfer(zref, hc, col["z0_frac"])
+        grid = SoilGrid(device=p.device, dtype=p.dtype)
+        return dict(
+            col=col, hc=hc, ch_n=ch_n, g_zd=C.GRAVITY * zd, dt=float(f.time_step_s), grid=grid,
+            theta_crit=(C.THETA_WILT + col["stress_onset"] * (C.THETA_FC - C.THETA_WILT)).unsqueeze(-1),
+            root_frac=root_fractions(col["root_depth_m"]),
+            root_zone_mm=root_zone_weights(col["root_depth_m"]) * grid.dz_mm,
+            log_q10=torch.log(col["q10"]),
+        )
+
+    def _initial_state(self, f: ForcingTensors, n_sets: int):
+        """Ts = first Tair, empty canopy and snow, soil at field capacity and mean air temperature."""
+        steps_year = int(round(365 * 86400 / f.time_step_s))
+        ta = self._expand(f.data["Tair"], n_sets)
+        ts = ta[:, 0].clone()
+        zeros = torch.zeros_like(ts)
+        theta = torch.full((ts.shape[0], N_LAYERS), C.THETA_FC, device=ts.device, dtype=ts.dtype)
+        tsoil = ta[:, :steps_year].mean(1, keepdim=True).expand(-1, N_LAYERS).clone()
+        return ts, zeros, zeros.clone(), theta, tsoil
+
+    @staticmethod
+    def _storage_mm(state) -> torch.Tensor:
+        _, wc, swe, theta, _ = state
+        return wc + swe + layer_water_mm(theta).sum(-1)
+
+    def _chunk_inputs(self, f: ForcingTensors, static: dict, n_sets: int, a: int, b: int) -> torch.Tensor:
+        """State-independent terms (:data:`_TERMS`) of steps a..b, stacked as (step, term, batch)."""
+        d = {k: v[:, a:b] for k, v in f.data.items()}
+        dt = static["dt"]
+        col = {k: v.unsqueeze(-1) for k, v in static["col"].items()}
+        lai = d["LAI"].clamp_min(0.01)
+        fveg = vegetation_cover(lai)
+        ta, qa, ps = d["Tair"], d["Qair"], d["Psurf"]
+        rho = ps / (C.R_DRY_AIR * ta * (1.0 + 0.608 * qa))
+        rain_int = fveg * d["Rainf"] * dt
+        site_terms = dict(
+            ta=ta, qa=qa, cq=(0.622 * 611.2) / ps, rho_cp=rho * C.CP_AIR, rho_veg=rho * fveg, rho_bare=rho * (1 - fveg),
+            u=d["Wind"].clamp_min(C.MIN_WIND), sw=d["SWdown"].clamp_min(0.0), lw_abs=C.EMISSIVITY * d["LWdown"],
+            rain_int=rain_int, rain_thr=d["Rainf"] * dt - rain_int, snow_in=d["Snowf"] * dt,
+            fveg=fveg, lai=lai, rh=(qa / qsat(ta, ps)).clamp(0.0, 1.0), co2=d["CO2air"], ps=ps,
+            snow_vis=snow_masking(fveg, f.canopy_height_m.unsqueeze(-1)),
+        )
+        e = {k: self._expand(v, n_sets) for k, v in site_terms.items()}
+        gross, rd, _ = canopy_photosynthesis(col["vcmax25"], col["bb_slope"], e["ta"], e["sw"], e["co2"], e["rh"],
+                                             e["lai"], e["ps"])
+        e["k1"], e["k0"] = conductance_coefficients(col["bb_slope"], col["bb_intercept"], e["rh"], e["co2"],
+                                                    e["lai"], e["ta"], e["ps"])
+        alb = snow_free_albedo(e["fveg"], col["albedo_canopy"])
+        e["rad_free"] = (1.0 - alb) * e["sw"] + e["lw_abs"]
+        e["snow_sw"] = e["snow_vis"] * (C.ALBEDO_SNOW - alb) * e["sw"]
+        e["wmax"] = col["interception_mm"] * e["lai"] + 1e-3
+        e["inv_wmax"] = 1.0 / e["wmax"]
+        e["gross"], e["rd"] = gross, rd
+        e["rib_coef"] = richardson_coefficient(e["ta"], e["u"])
+        return torch.stack([e[k] for k in _TERMS], 0).permute(2, 0, 1).contiguous()
+
+    def _derived(self, x: torch.Tensor, raw: torch.Tensor, layered: torch.Tensor, s: dict) -> torch.Tensor:
+        """All :data:`STEP_OUTPUTS` of a chunk (step, output, batch) from the raw step outputs."""
+        r = dict(zip(_RAW, raw.unbind(1)))
+        t = dict(zip(_TERMS, x.unbind(1)))
+        inv_dt = 1.0 / s["dt"]
+        theta = layered[:, 0]
+        out = dict(r)
+        out["NEE"] = r["Reco"] - r["GPP"]
+        out["Evap"] = r["TVeg"] + r["ESoil"] + r["ECanop"] + r["SubSnow"]
+        out["Qs"], out["Qsb"], out["Qsm"] = r["runoff_mm"] * inv_dt, r["drain_mm"] * inv_dt, r["melt_mm"] * inv_dt
+        out["Rainf"] = (t["rain_int"] + t["rain_thr"]) * inv_dt
+        out["Snowf"] = t["snow_in"] * inv_dt
+        out["RootMoist"] = (theta * s["root_zone_mm"]).sum(-1)
+        out["energy_closure"] = r["Rnet"] - r["Qg"] - r["Qh"] - r["Qle"]
+        return torch.stack([out[k] for k in STEP_OUTPUTS], 1)
+
+    def _run_steps(self, x: torch.Tensor, state, static: dict, keep: bool):
+        """Advance ``state`` over the steps of ``x``; return (state, raw (t, out, b), layered (t, 2, b, l))."""
+        raw, layered = [], []
+        for k in range(x.shape[0]):
+            state, out_s, out_l = self._step(x[k], state, static)
+            if keep:
+                raw.append(out_s)
+                layered.append(out_l)
+        if not keep:
+            return state, None, None
+        return state, torch.stack(raw, 0), torch.stack(layered, 0)
+
+    def _step(self, x: torch.Tensor, state, s: dict):
+        """One time step for the whole batch."""
+        (ta, qa, cq, rho_cp, rho_veg, rho_bare, u, rad_free, snow_sw, rain_int, rain_thr, snow_in, wmax, inv_wmax,
+         gross, rd, k1, k0, rib_coef) = x.unbind(0)
+        ts, wc, swe, theta, tsoil = state
+        col, dt, grid = s["col"], s["dt"], s["grid"]
+        # interception and snow stores before the energy balance
+        wc1, drip0 = canopy_drip(wc + rain_int, wmax)
+        swe1 = swe + snow_in
+        fsnow = snow_cover(swe1)
+        # canopy conductance with root-zone water stress
+        beta, beta_layers = soil_water_stress(theta, s["theta_crit"], s["root_frac"])
+        gc = k1 * (beta * gross - rd).clamp_min(0.0) + k0
+        # soil evaporation: SiB2 resistance and a linear efficiency that empties the top layer smoothly
+        th1 = theta[:, 0]
+        rsoil = col["rsoil_base"] * torch.exp(_RSOIL_SLOPE - (_RSOIL_SLOPE / C.THETA_SAT) * th1)
+        eff_soil = ((th1 - C.THETA_RES) * (1.0 / (C.THETA_FC - C.THETA_RES))).clamp(0.0, 1.0)
+        ga = aerodynamic_conductance(s["ch_n"], s["g_zd"], u, ta, ts, rib_coef)
+        ra = 1.0 / ga
+        heat_cap, cond = layer_properties(theta, grid.dz_m)
+        rho_g_wet = rho_veg * ga
+        terms = SurfaceTerms(
+            rad_in=rad_free - fsnow * snow_sw, tair=ta, qair=qa, cq=cq, g_heat=rho_cp * ga,
+            g_ground=ground_conductance(cond[:, 0], swe1), t_soil1=tsoil[:, 0],
+            rho_g_soil=rho_bare * (1.0 - fsnow) * eff_soil / (ra + rsoil),
+            rho_g_snow=rho_bare * fsnow * ga,
+            rho_g_transp=rho_veg * (1.0 - wc1 * inv_wmax) / (ra + 1.0 / gc),
+            rho_g_wet=rho_g_wet, wc_rate=wc1 * (1.0 / dt), wet_k_dt=rho_g_wet * inv_wmax * dt,
+        )
+        sol = solve_surface(terms, ts, self.config.newton_iterations)
+        e_wet, e_tr, e_soil, e_snow = sol["e_wet"], sol["e_tr"], sol["e_soil"], sol["e_snow"]
+        # stores after evaporation
+        wc_new, drip1 = canopy_drip(wc1 - e_wet * dt, wmax)
+        swe2 = swe1 - e_snow * dt
+        tsoil, melt = snowmelt(step_temperature(tsoil, heat_cap, cond, sol["qg"], dt, grid.inv_node_dist),
+                               heat_cap, swe2)
+        rb = s["root_frac"] * (beta_layers + 1e-6)
+        extraction = (e_tr * dt / rb.sum(-1)).unsqueeze(-1) * rb + (e_soil * dt).unsqueeze(-1) * grid.top
+        theta_new, runoff, drainage = soil_step(theta, extraction, rain_thr + drip0 + drip1 + melt, grid, dt)
+        reco = ecosystem_respiration(col["resp_base"], s["log_q10"], tsoil[:, 0], beta)
+        swe_new = swe2 - melt
+        out_s = torch.stack([
+            sol["qle"], sol["qh"], sol["rnet"], sol["qg"], beta * gross, reco, e_tr, e_soil, e_wet, e_snow,
+            runoff, drainage, melt, sol["ts"], swe_new, wc_new, beta, sol["residual"],
+        ], 0)
+        out_l = torch.stack([theta_new, tsoil], 0)
+        return (sol["ts"], wc_new, swe_new, theta_new, tsoil), out_s, out_l

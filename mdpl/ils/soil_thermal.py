@@ -1,0 +1,43 @@
+"""Heat conduction through the four soil layers (explicit, zero flux at the bottom) and snowmelt.
+
+Heat capacity and conductivity depend on soil water. The snow pack is
+thermally part of the top layer: it adds an insulating resistance between the
+surface and the first soil node, and when the top layer warms above freezing
+under snow the excess heat melts snow first.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from mdpl.ils import constants as C
+
+
+
+def layer_properties(theta: torch.Tensor, dz_m: torch.Tensor):
+    """Heat capacity x thickness (J m-2 K-1) and conductivity (W m-1 K-1) per layer."""
+    heat_cap = (C.HEAT_CAP_SOLIDS * (1.0 - C.THETA_SAT) + C.HEAT_CAP_WATER * theta) * dz_m
+    cond = 0.4 + (1.2 / C.THETA_SAT) * theta
+    return heat_cap, cond
+
+
+def ground_conductance(cond_top: torch.Tensor, swe_mm: torch.Tensor) -> torch.Tensor:
+    """Conductance (W m-2 K-1) from the surface to the first soil node, through any snow."""
+    resist = (0.5 * C.SOIL_DZ_M[0]) / cond_top + swe_mm.clamp_min(0.0) * (1.0 / (C.SNOW_DENSITY * C.SNOW_CONDUCTIVITY))
+    return 1.0 / resist
+
+
+def step_temperature(tsoil, heat_cap, cond, qg, dt_s, inv_node_dist):
+    """Advance layer temperatures (batch, layer) one explicit step; ``qg`` (W m-2) enters the top."""
+    flux = (cond[:, :-1] + cond[:, 1:]) * (0.5 * inv_node_dist) * (tsoil[:, :-1] - tsoil[:, 1:])
+    net = torch.cat([qg.unsqueeze(-1), flux], dim=-1) - F.pad(flux, (0, 1))
+    return tsoil + net * dt_s / heat_cap
+
+
+def snowmelt(tsoil, heat_cap, swe_mm):
+    """Melt (kg m-2 per step) from the heat of the top layer above freezing; returns (tsoil, melt)."""
+    excess = heat_cap[:, 0] * (tsoil[:, 0] - C.T_FREEZE).clamp_min(0.0) * (1.0 / C.LATENT_FUSION)
+    melt = torch.minimum(excess, swe_mm.clamp_min(0.0))
+    cooling = melt * C.LATENT_FUSION / heat_cap[:, 0]
+    return tsoil - F.pad(cooling.unsqueeze(-1), (0, tsoil.shape[1] - 1)), melt
