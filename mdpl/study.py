@@ -1,0 +1,387 @@
+"""The whole MdPL study, end to end, cached on disk: what the CLI and the book chapters call.
+
+:func:`run_study` does, for the configured sites (real files when at hand,
+else synthetic twins)::
+
+    sites -> perturbed parameter ensemble -> single- and multi-task surrogates
+          -> fidelity reports -> calibrations (default, mdpl, dpl, direct[, classical])
+          -> land-model runs with every parameter source -> metrics
+
+Every stage writes its result under ``out_dir`` atomically, with a
+fingerprint of the configuration it came from; a rerun reuses every stage
+whose fingerprint still matches (so an interrupted run resumes, and a
+notebook can call :func:`load_study` without recomputing anything).
+
+Layout of ``out_dir``::
+
+    config.yaml              resolved configuration
+    ensemble/                the ensemble store (mdpl.ensemble)
+    surrogates/{multitask,singletask}/   trained surrogates (checkpoints)
+    fidelity/{kind}.json     surrogate vs land model on held-out members
+    calibration/{source}/    result.json, history.csv, generator.pt
+    evaluation/records.json  metric records (also metrics.json at the top)
+    evaluation/series_{site}.nc   daily land-model series per source + observations
+    evaluation/surrogate_gap.json surrogate vs land model at the calibrated parameters
+    metrics.json             {"records": [...]} one per site/flux/period/scale/source
+    parameters.csv           site, source, one column per parameter (units in the header)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mdpl.calibrate.result import CalibrationResult, atomic_write_text
+from mdpl.config import Config, config_to_dict, save_config
+from mdpl.errors import ConfigError
+
+SOURCES = ("default", "mdpl", "dpl", "direct", "classical")
+KIND_OF = {"mdpl": "multitask", "dpl": "singletask"}
+
+
+# -- small helpers --------------------------------------------------------------------------
+def _fingerprint(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _stage_done(directory: Path, fp: str) -> bool:
+    f = directory / "stage.json"
+    return f.is_file() and json.loads(f.read_text()).get("fingerprint") == fp
+
+
+def _mark_done(directory: Path, fp: str, **extra) -> None:
+    atomic_write_text(directory / "stage.json", json.dumps({"fingerprint": fp, **extra}, indent=1))
+
+
+def _log(progress: bool, msg: str) -> None:
+    if progress:
+        print(f"[mdpl study] {msg}", flush=True)
+
+
+def make_model(cfg: Config, device):
+    """The land model of the study (the embedded LSM, on ``device``)."""
+    from mdpl.ils.model import EmbeddedLSM
+
+    return EmbeddedLSM(cfg.lsm, device=device)
+
+
+def load_study_sites(cfg: Config):
+    """(datasets, 'real' | 'synthetic') of the configured sites."""
+    from mdpl.data import study_sites
+
+    return study_sites(cfg)
+
+
+def ensemble_members(cfg: Config) -> int:
+    e = cfg.ensemble
+    return int(getattr(e, "n_members_full", e.n_members) if cfg.mode == "full" else e.n_members)
+
+
+def surrogate_config(cfg: Config):
+    """The surrogate section with the mode's epochs applied."""
+    import copy
+
+    s = copy.deepcopy(cfg.surrogate)
+    if cfg.mode == "full" and hasattr(s, "epochs_full"):
+        s.epochs = s.epochs_full
+    return s
+
+
+# -- result ---------------------------------------------------------------------------------
+@dataclass
+class StudyResult:
+    """Everything a chapter needs, loaded from ``out_dir``."""
+
+    out_dir: Path
+    data_source: str  # 'real' | 'synthetic'
+    sites: list[str]
+    records: pd.DataFrame  # one row per site/flux/period/scale/source with rmse, r, nse, kge, bias, n
+    parameters: pd.DataFrame  # site, source, one column per parameter
+    calibrations: dict[str, CalibrationResult] = field(default_factory=dict)
+    fidelity: dict[str, dict] = field(default_factory=dict)
+    surrogate_gap: list[dict] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def series(self, site: str):
+        """Daily series of one site (xarray Dataset: obs_* and sim_{source}_* per flux)."""
+        import xarray as xr
+
+        return xr.load_dataset(self.out_dir / "evaluation" / f"series_{site}.nc")
+
+    def table(self, *, period="test", scale="daily", metric="rmse") -> pd.DataFrame:
+        """Pivot: rows (site, flux), columns source, values ``metric``."""
+        r = self.records
+        r = r[(r.period == period) & (r.scale == scale)]
+        return r.pivot_table(index=["site", "flux"], columns="source", values=metric)
+
+    def summary(self, *, period="test", scale="daily", source="mdpl", baseline="default") -> pd.DataFrame:
+        """Per site and flux: baseline and source RMSE, R, KGE and the relative RMSE change (%)."""
+        rows = []
+        r = self.records[(self.records.period == period) & (self.records.scale == scale)]
+        for (site, flux), g in r.groupby(["site", "flux"]):
+            b, s = g[g.source == baseline], g[g.source == source]
+            if b.empty or s.empty:
+                continue
+            b, s = b.iloc[0], s.iloc[0]
+            rows.append({"site": site, "flux": flux, f"rmse_{baseline}": b.rmse, f"rmse_{source}": s.rmse,
+                         f"r_{baseline}": b.r, f"r_{source}": s.r, f"kge_{baseline}": b.kge, f"kge_{source}": s.kge,
+                         "rmse_change_pct": 100.0 * (s.rmse - b.rmse) / b.rmse if b.rmse else np.nan})
+        return pd.DataFrame(rows)
+
+
+# -- stages ---------------------------------------------------------------------------------
+def _sites_and_features(cfg: Config, datasets=None):
+    from mdpl.data.features import site_features, split_periods
+
+    source = "given"
+    if datasets is None:
+        datasets, source = load_study_sites(cfg)
+    feats = [site_features(ds, cfg.data.min_measured_fraction) for ds in datasets]
+    split = [split_periods(f.days) for f in feats]
+    return datasets, feats, split, source
+
+
+def _ensemble(cfg: Config, datasets, model, out: Path, progress: bool):
+    from mdpl.ensemble.runner import run_ensemble
+
+    return run_ensemble(datasets, model, model.parameter_space, ensemble_members(cfg), out / "ensemble",
+                        batch_size=cfg.ensemble.batch_size, seed=cfg.seed, method=cfg.ensemble.sampler,
+                        min_measured_fraction=cfg.data.min_measured_fraction, progress=progress)
+
+
+def _surrogate(cfg: Config, store, kind: str, out: Path, device, progress: bool, fp: str):
+    from mdpl.calibrate.surrogate_training import TrainedSurrogate, train_surrogate
+
+    d = out / "surrogates" / kind
+    if _stage_done(d, fp):
+        return TrainedSurrogate.load(d, device=device)
+    sur = train_surrogate(store, surrogate_config(cfg), kind=kind, device=device, seed=cfg.seed, progress=progress)
+    sur.save(d)
+    _mark_done(d, fp)
+    return sur
+
+
+def _fidelity(sur, store, model, kind: str, out: Path, fp: str, progress: bool) -> dict:
+    path = out / "fidelity" / f"{kind}.json"
+    if path.is_file() and json.loads(path.read_text()).get("fingerprint") == fp:
+        return json.loads(path.read_text())
+    try:
+        from mdpl.calibrate.fidelity import fidelity_report
+    except ImportError:
+        return {}
+    try:
+        rep = fidelity_report(sur, store)
+    except TypeError:
+        rep = fidelity_report(sur, store, model=model)
+    rep = rep if isinstance(rep, dict) else getattr(rep, "to_dict", lambda: {"report": str(rep)})()
+    rep = {"fingerprint": fp, "kind": kind, **rep}
+    atomic_write_text(path, json.dumps(rep, indent=1, default=float))
+    return rep
+
+
+def _calibrate(source: str, cfg: Config, *, model, datasets, feats, split, surrogates, out: Path, fp: str, progress: bool):
+    from mdpl.calibrate.classical import calibrate_classical
+    from mdpl.calibrate.direct import calibrate_direct
+    from mdpl.calibrate.surrogate_route import calibrate_mdpl
+
+    d = out / "calibration" / source
+    if CalibrationResult.exists(d) and _stage_done(d, fp):
+        return CalibrationResult.load(d)
+    train = [s[0] for s in split]
+    priors = _default_params(model, feats)
+    if source in KIND_OF:
+        res = calibrate_mdpl(surrogates[KIND_OF[source]], feats, cfg, train_masks=train, priors=priors, source=source,
+                             progress=progress)
+    elif source == "direct":
+        res = calibrate_direct(model, datasets, feats, cfg, train_masks=train, priors=priors, progress=progress)
+    elif source == "classical":
+        res = calibrate_classical(model, datasets, feats, cfg, train_masks=train, priors=priors, progress=progress)
+    else:  # pragma: no cover - guarded by the caller
+        raise ConfigError(f"unknown parameter source {source!r}")
+    res.save(d)
+    _mark_done(d, fp)
+    return res
+
+
+def _default_params(model, feats) -> np.ndarray:
+    from mdpl.calibrate.inputs import default_priors
+
+    return default_priors(model.parameter_space, feats)
+
+
+def _series_dataset(f, sims: dict[str, pd.DataFrame], split):
+    import xarray as xr
+
+    ds = xr.Dataset(coords={"day": pd.DatetimeIndex(f.days)})
+    for k in ("Qle", "Qh", "NEE", "Qle_cor", "Qh_cor"):
+        if k in f.obs:
+            ds[f"obs_{k}"] = ("day", np.asarray(f.obs[k], float))
+            ds[f"obs_{k}_measured"] = ("day", np.asarray(f.obs_mask[k], np.int8))
+    for src, df in sims.items():
+        for col in df.columns:
+            ds[f"sim_{src}_{col}"] = ("day", df[col].reindex(f.days).to_numpy(float))
+    ds["train"] = ("day", np.asarray(split[0], np.int8))
+    ds["test"] = ("day", np.asarray(split[1], np.int8))
+    ds.attrs.update(site=str(f.site), igbp=str(f.igbp), pft_group=str(f.pft_group),
+                    units="Qle, Qh: W m-2; NEE: umol m-2 s-1 (daily means)")
+    return ds
+
+
+def _surrogate_gap(surrogates, calibrations, feats, series) -> list[dict]:
+    """Daily RMSE/R between each surrogate and the land model at that surrogate's calibrated parameters."""
+    import torch
+
+    from mdpl.evaluate.metrics import all_metrics
+
+    rows = []
+    for src, kind in KIND_OF.items():
+        if src not in calibrations or kind not in surrogates:
+            continue
+        sur, res = surrogates[kind], calibrations[src]
+        for i, f in enumerate(feats):
+            with torch.no_grad():
+                pred = sur.predict(f, torch.as_tensor(res.params[i : i + 1], dtype=torch.float64))
+            lsm = series[str(f.site)][src]
+            for t in sur.tasks:
+                if t not in lsm:
+                    continue
+                s = pred[t][0].detach().cpu().numpy().astype(float)
+                m = all_metrics(lsm[t].reindex(f.days).to_numpy(float), s)
+                rows.append({"site": str(f.site), "source": src, "surrogate": kind, "flux": t, **m})
+    return rows
+
+
+def write_parameters_csv(calibrations: dict[str, CalibrationResult], default: CalibrationResult, path: Path) -> Path:
+    """parameters.csv: site, source, one column per parameter named ``name [units]``."""
+    frames = [default.frame()] + [c.frame() for c in calibrations.values()]
+    df = pd.concat(frames, ignore_index=True)
+    units = dict(zip(default.param_names, default.param_units))
+    df = df.rename(columns={n: f"{n} [{u}]" for n, u in units.items()})
+    atomic_write_text(path, df.to_csv(index=False, float_format="%.6g"))
+    return path
+
+
+# -- the study ------------------------------------------------------------------------------
+def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, model=None, device=None) -> StudyResult:
+    """Run (or resume) the whole study into ``out_dir`` and return it loaded.
+
+    ``datasets``/``model`` override the configured sites and the embedded
+    land model (tests, other models); ``device`` overrides ``cfg.device``.
+    Sources come from ``cfg.calibration.sources``.
+    """
+    import torch
+
+    from mdpl.calibrate.evaluation import evaluate_sources
+    from mdpl.device import resolve_device
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    torch.manual_seed(int(cfg.seed))
+    np.random.seed(int(cfg.seed) % (2**32))
+    dev = resolve_device(device or cfg.device)
+    timings: dict[str, float] = {}
+    sources = list(dict.fromkeys(cfg.calibration.sources))
+    bad = [s for s in sources if s not in SOURCES]
+    if bad:
+        raise ConfigError(f"calibration.sources: unknown source(s) {', '.join(bad)}; allowed: {', '.join(SOURCES)}")
+
+    t = time.perf_counter()
+    datasets, feats, split, data_source = _sites_and_features(cfg, datasets)
+    site_names = [str(f.site) for f in feats]
+    timings["sites_s"] = time.perf_counter() - t
+    _log(progress, f"{len(feats)} sites ({data_source}): {', '.join(site_names)}")
+    if model is None:
+        model = make_model(cfg, dev)
+    c = config_to_dict(cfg)
+    base_fp = _fingerprint(site_names, data_source, c["data"], c["lsm"], c["seed"], c["mode"],
+                           getattr(model, "name", type(model).__name__))
+
+    surrogates: dict = {}
+    fidelity: dict = {}
+    need_kinds = [KIND_OF[s] for s in sources if s in KIND_OF]
+    if need_kinds:
+        t = time.perf_counter()
+        _log(progress, f"ensemble: {ensemble_members(cfg)} members per site")
+        store = _ensemble(cfg, datasets, model, out, progress)
+        timings["ensemble_s"] = time.perf_counter() - t
+        sur_fp = _fingerprint(base_fp, c["ensemble"], c["surrogate"])
+        for kind in need_kinds:
+            t = time.perf_counter()
+            _log(progress, f"surrogate: {kind}")
+            surrogates[kind] = _surrogate(cfg, store, kind, out, dev, progress, _fingerprint(sur_fp, kind))
+            surrogates[kind].freeze()
+            timings[f"surrogate_{kind}_s"] = time.perf_counter() - t
+            fidelity[kind] = _fidelity(surrogates[kind], store, model, kind, out, _fingerprint(sur_fp, kind), progress)
+
+    calibrations: dict[str, CalibrationResult] = {}
+    cal_fp = _fingerprint(base_fp, c["ensemble"], c["surrogate"], c["calibration"])
+    for src in sources:
+        if src == "default":
+            continue
+        t = time.perf_counter()
+        _log(progress, f"calibration: {src}")
+        calibrations[src] = _calibrate(src, cfg, model=model, datasets=datasets, feats=feats, split=split,
+                                       surrogates=surrogates, out=out, fp=_fingerprint(cal_fp, src), progress=progress)
+        timings[f"calibrate_{src}_s"] = time.perf_counter() - t
+
+    space = model.parameter_space
+    default = CalibrationResult("default", site_names, list(space.names), list(space.units), _default_params(model, feats))
+    params_by_source = {"default": default.params} if "default" in sources else {}
+    params_by_source.update({k: v.params for k, v in calibrations.items()})
+    eval_dir = out / "evaluation"
+    eval_fp = _fingerprint(cal_fp, sorted(params_by_source), {k: np.round(v, 8).tolist() for k, v in params_by_source.items()})
+    if _stage_done(eval_dir, eval_fp):
+        records = json.loads((eval_dir / "records.json").read_text())["records"]
+        gap = json.loads((eval_dir / "surrogate_gap.json").read_text())["records"]
+    else:
+        t = time.perf_counter()
+        _log(progress, f"land-model runs: {', '.join(params_by_source)}")
+        records, series = evaluate_sources(model, datasets, feats, params_by_source, split,
+                                           corrected=cfg.data.corrected_fluxes, progress=progress)
+        timings["evaluate_s"] = time.perf_counter() - t
+        for f, sp in zip(feats, split):
+            ds = _series_dataset(f, series[str(f.site)], sp)
+            tmp = eval_dir / f".series_{f.site}.nc.tmp"
+            eval_dir.mkdir(parents=True, exist_ok=True)
+            ds.to_netcdf(tmp)
+            tmp.replace(eval_dir / f"series_{f.site}.nc")
+        gap = _surrogate_gap(surrogates, calibrations, feats, series)
+        atomic_write_text(eval_dir / "records.json", json.dumps({"records": records}, indent=1))
+        atomic_write_text(eval_dir / "surrogate_gap.json", json.dumps({"records": gap}, indent=1))
+        _mark_done(eval_dir, eval_fp)
+
+    atomic_write_text(out / "metrics.json", json.dumps({"records": records}, indent=1))
+    write_parameters_csv(calibrations, default, out / "parameters.csv")
+    old = json.loads((out / "study.json").read_text()) if (out / "study.json").is_file() else {}
+    tim = {**old.get("timings", {}), **timings}
+    atomic_write_text(out / "study.json", json.dumps({"data_source": data_source, "sites": site_names,
+                                                      "sources": sources, "timings": tim}, indent=1))
+    return load_study(out)
+
+
+def load_study(out_dir) -> StudyResult:
+    """Load a finished study from ``out_dir`` (no computation)."""
+    out = Path(out_dir)
+    if not (out / "metrics.json").is_file() or not (out / "study.json").is_file():
+        raise ConfigError(f"{out}: no finished study here (run `mdpl calibrate --out {out}` first)")
+    meta = json.loads((out / "study.json").read_text())
+    records = pd.DataFrame(json.loads((out / "metrics.json").read_text())["records"])
+    params = pd.read_csv(out / "parameters.csv")
+    cals = {}
+    for src in meta["sources"]:
+        d = out / "calibration" / src
+        if CalibrationResult.exists(d):
+            cals[src] = CalibrationResult.load(d)
+    fid = {}
+    for p in sorted((out / "fidelity").glob("*.json")) if (out / "fidelity").is_dir() else []:
+        fid[p.stem] = json.loads(p.read_text())
+    gp = out / "evaluation" / "surrogate_gap.json"
+    gap = json.loads(gp.read_text())["records"] if gp.is_file() else []
+    return StudyResult(out, meta["data_source"], meta["sites"], records, params, cals, fid, gap, meta.get("timings", {}))
