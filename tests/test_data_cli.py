@@ -72,3 +72,23 @@ def test_bad_input_subprocess(tmp_path):
                        timeout=120, env=env)
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "broken_Met.nc" in r.stderr
+
+
+def test_synthesize_then_inspect(tmp_path, capsys):
+    assert main(["data", "synthesize", "CN-Cng", "--dest", str(tmp_path), "--years", "0.05", "--time-step", "3600"]) == 0
+    capsys.readouterr()
+    assert main(["data", "inspect", str(tmp_path), "--json"]) == 0
+    (s,) = json.loads(capsys.readouterr().out)["sites"]
+    assert s["site"] == "CN-Cng" and s["time_step_s"] == 3600 and s["fluxes"] == []
+    assert s["utc_offset_h"] == 8.0  # recovered from the synthetic SWdown cycle
+    assert main(["data", "synthesize", "XX-Nop", "--dest", str(tmp_path)]) == 2
+
+
+def test_mismatched_pair_is_an_error(tmp_path):
+    from mdpl import DataError
+    from mdpl.data import read_site
+
+    a = write_alma(synthetic_with_fluxes("DK-Fou", years=0.02), tmp_path / "a")
+    b = write_alma(synthetic_with_fluxes("ZA-Kru", years=0.02), tmp_path / "b")
+    with pytest.raises(DataError, match="another site"):
+        read_site(a.met, b.flux)

@@ -24,6 +24,15 @@ def register(subparsers) -> None:
     dl.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server")
     dl.set_defaults(func=_download)
 
+    sy = sub.add_parser("synthesize", help="write synthetic twins of catalogue sites as ALMA Met files")
+    sy.add_argument("sites", nargs="*", metavar="SITE", help="site codes (default: the five study sites)")
+    sy.add_argument("--dest", required=True, help="directory to write into")
+    sy.add_argument("--years", type=float, default=2.0)
+    sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--time-step", type=int, default=1800, choices=(1800, 3600), help="seconds")
+    sy.add_argument("--dialect", default="plumber2", choices=("plumber2", "pals"))
+    sy.set_defaults(func=_synthesize)
+
 
 def _site_files_for(path: Path):
     """SiteFiles for a directory (all sites) or a single Met/Flux/site file (its site)."""
@@ -109,4 +118,19 @@ def _download(args: argparse.Namespace) -> int:
     for code in args.sites:
         sf = download_site(code, args.dest, base_url=args.base_url or BASE_URL, timeout=args.timeout)
         print(f"{sf.site}: {sf.met.name}, {sf.flux.name} -> {Path(args.dest)}")
+    return 0
+
+
+def _synthesize(args: argparse.Namespace) -> int:
+    from mdpl.data.catalogue import site_info
+    from mdpl.data.synthetic import DEFAULT_SITES, site_twin
+    from mdpl.data.writer import write_alma
+
+    codes = args.sites or list(DEFAULT_SITES)
+    for code in codes:
+        site_info(code)
+    for code in codes:
+        ds = site_twin(code, years=args.years, seed=args.seed, time_step_s=args.time_step)
+        sf = write_alma(ds, args.dest, dialect=args.dialect)
+        print(f"{sf.site}: {sf.met}")
     return 0

@@ -281,6 +281,13 @@ def read_site(
     notes: list[str] = []
     warnings: list[str] = []
 
+    if flux is not None:
+        codes = {str(d.attrs["site_code"]).strip() for d in (met, flux) if d.attrs.get("site_code")}
+        pals = {str(d.attrs["PALS_dataset_name"]) for d in (met, flux) if d.attrs.get("PALS_dataset_name")}
+        if len(codes) > 1 or len(pals) > 1:
+            raise DataError(f"{flux_path}: Flux file belongs to another site than {met_path.name} "
+                            f"({', '.join(sorted(codes | pals))})")
+
     # --- time axes ------------------------------------------------------------------------
     m_times, step, m_stamp = step_and_starts(decode_time(met, met_path), met_path, stamp)
     m_idx = np.arange(m_times.size)
