@@ -23,6 +23,8 @@ def test_study_parameters_rerun_on_the_plumber2_basis(tmp_path):
     frame = pd.DataFrame([d, 0.5 * (d + high)], columns=PARAMETER_SPACE.names)
     frame.insert(0, "source", ["default", "mdpl"])
     frame.insert(0, "site", "AA-One")
+    # the study writes "name [units]" headers
+    frame = frame.rename(columns={n: f"{n} [{u}]" for n, u in zip(PARAMETER_SPACE.names, PARAMETER_SPACE.units)})
     frame.to_csv(tmp_path / "parameters.csv", index=False)
     from mdpl.config import LsmConfig
     from mdpl.ils.model import EmbeddedLSM

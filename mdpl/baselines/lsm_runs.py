@@ -24,7 +24,7 @@ from mdpl.errors import DataError
 log = logging.getLogger(__name__)
 
 #: calibration ``source`` -> model name in the table (same as the study rows)
-SOURCE_NAMES = {"default": "default", "mdpl": "MdPL", "dpl": "dPL", "direct": "direct"}
+SOURCE_NAMES = {"default": "default", "mdpl": "MdPL", "dpl": "dPL", "direct": "direct", "classical": "classical"}
 
 
 def read_study_parameters(study_dir: str | Path) -> pd.DataFrame:
@@ -33,6 +33,8 @@ def read_study_parameters(study_dir: str | Path) -> pd.DataFrame:
     if not p.is_file():
         raise DataError(f"{p}: no parameters.csv in the study directory")
     df = pd.read_csv(p)
+    # columns may carry units, "vcmax25 [umol m-2 s-1]": keep the bare parameter name
+    df = df.rename(columns={c: c.split(" [")[0].strip() for c in df.columns})
     missing = {"site", "source"} - set(df.columns)
     if missing:
         raise DataError(f"{p}: lacks column(s) {', '.join(sorted(missing))}")

@@ -35,7 +35,7 @@ from mdpl.evaluate.tables import daily_rows, rank_table, series_rows, tidy
 log = logging.getLogger(__name__)
 
 #: calibration ``source`` -> model name in the table
-SOURCE_NAMES = {"default": "default", "mdpl": "MdPL", "dpl": "dPL", "direct": "direct"}
+SOURCE_NAMES = {"default": "default", "mdpl": "MdPL", "dpl": "dPL", "direct": "direct", "classical": "classical"}
 FLUXES = ("Qle", "Qh")
 
 

@@ -195,11 +195,13 @@ def daily_rows(
     comparison: str = "held_out",
     day_mask: Mapping[str, np.ndarray] | None = None,
     basis: str = "daily means of measured days",
+    min_days_per_month: int = 10,
 ) -> list[dict]:
     """Daily and monthly rows from daily series (for models that only run daily, e.g. the LSTM).
 
     ``day_mask[flux]`` marks the days that count (measured and in the period);
-    monthly values are means of those days per calendar month.
+    monthly values are means of those days per calendar month, for months with
+    at least ``min_days_per_month`` such days (as the calibration's evaluation does).
     """
     days = pd.DatetimeIndex(np.asarray(days))
     rows = []
@@ -214,12 +216,15 @@ def daily_rows(
             continue
         rows.append(_row(site, pft, flux, "daily", model, m, sample, period_label(days[ok]), comparison, basis))
         frame = pd.DataFrame({"o": o[ok], "s": s[ok]}, index=days[ok])
-        mon = frame.groupby(frame.index.strftime("%Y-%m")).mean()
+        g = frame.groupby(frame.index.strftime("%Y-%m"))
+        mon = g.mean()[g.size() >= min_days_per_month]
+        if mon.empty:
+            continue
         mm = all_metrics(mon["o"].to_numpy(), mon["s"].to_numpy())
         if mm["n"] >= 2:
             rows.append(
                 _row(site, pft, flux, "monthly", model, mm, sample, f"{mon.index[0]}..{mon.index[-1]}", comparison,
-                     f"{basis}; {MONTHLY_FROM_DAILY_BASIS}")
+                     f"{basis}; {MONTHLY_FROM_DAILY_BASIS} (months with >= {min_days_per_month} such days)")
             )
     return rows
 
