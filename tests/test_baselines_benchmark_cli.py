@@ -48,7 +48,7 @@ def tiny(monkeypatch, tmp_path):
 def test_benchmark_cli_writes_table_and_figure(tiny, capsys):
     sites, peers, study, out = tiny
     rc = main(["benchmark", "--sites", *sites, "--out", str(out), "--study", str(study),
-               "--peers-dir", str(peers), "--no-lstm", "--no-lsm"])
+               "--peers-dir", str(peers), "--no-lstm"])
     assert rc == 0, capsys.readouterr().err
     df = pd.read_csv(out / "benchmark.csv")
     assert list(df.columns[: len(TABLE_COLUMNS)]) == TABLE_COLUMNS
