@@ -75,3 +75,16 @@ def rewrite(path: Path, fn) -> Path:
     new.to_netcdf(tmp)
     tmp.replace(path)
     return path
+
+
+_REAL: dict = {}
+
+
+def real_sites(real_dir: Path) -> dict[str, xr.Dataset]:
+    """All real sites read once per test process (do not modify the returned Datasets)."""
+    key = str(real_dir)
+    if key not in _REAL:
+        from mdpl.data import load_sites
+
+        _REAL[key] = {ds.attrs["site"]: ds for ds in load_sites(real_dir)}
+    return _REAL[key]

@@ -80,9 +80,9 @@ def test_monthly_known_answers():
 
 
 def test_real_site_daily(real_data_dir):
-    from mdpl.data import load_sites
+    from data_helpers import real_sites
 
-    ds = load_sites(real_data_dir, sites=["DK-Fou"])[0]
+    ds = real_sites(real_data_dir)["DK-Fou"]
     d = daily(ds)
     assert d.sizes["time"] == 365
     frac = ds["Qle_measured"].values.reshape(365, 48).mean(axis=1)

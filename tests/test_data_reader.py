@@ -8,6 +8,7 @@ import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
+from data_helpers import real_sites as cached_real_sites
 from data_helpers import synthetic_with_fluxes
 
 from mdpl.data import find_sites, load_sites, read_site, solar
@@ -29,7 +30,7 @@ def data_dir_snapshot(real_data_dir):
 
 @pytest.fixture(scope="module")
 def real_sites(real_data_dir, data_dir_snapshot):
-    return {ds.attrs["site"]: ds for ds in load_sites(real_data_dir)}
+    return cached_real_sites(real_data_dir)
 
 
 def test_data_dir_untouched(real_data_dir, real_sites, data_dir_snapshot):
