@@ -11,7 +11,7 @@ import xarray as xr
 from data_helpers import real_sites as cached_real_sites
 from data_helpers import synthetic_with_fluxes
 
-from mdpl.data import find_sites, load_sites, read_site, solar
+from mdpl.data import find_sites, read_site, solar
 from mdpl.data.fill import filled_dict
 from mdpl.data.schema import FLUX_VARS, FORCING_VARS, SITE_ATTRS, measured_name
 from mdpl.data.writer import write_alma
