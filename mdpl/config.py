@@ -57,25 +57,37 @@ class LsmConfig:
 
 @dataclass
 class EnsembleConfig:
-    """Perturbed parameter ensemble."""
+    """Perturbed parameter ensemble (members per site; ``*_full`` used when ``mode: full``)."""
 
     n_members: int = 64
+    n_members_full: int = 256
     sampler: str = "sobol"  # sobol | lhs
     batch_size: int = 256
 
 
 @dataclass
 class SurrogateConfig:
-    """Surrogate network and its training."""
+    """Surrogate networks and their training (``epochs_full`` used when ``mode: full``)."""
 
     kind: str = "multitask"  # multitask | singletask
     tasks: list[str] = field(default_factory=lambda: ["Qle", "Qh", "NEE"])
-    hidden_size: int = 64
-    n_experts: int = 3
+    hidden_size: int = 32  # forcing encoder (multitask) / per-flux LSTM (singletask unless set below)
+    singletask_hidden_size: int = 0  # 0: same as hidden_size
+    n_experts: int = 2  # shared experts (MMoE)
+    task_experts: int = 1  # private experts per task (PLE); 0 = plain MMoE
+    expert_size: int = 0  # 0: same as hidden_size
+    state_size: int = 16  # parameter-conditioned state LSTM; 0 disables
     epochs: int = 30
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    sequence_days: int = 365
+    epochs_full: int = 80
+    patience: int = 8  # early stopping on the validation members; 0 disables
+    batch_size: int = 40  # parameter sets per step, spread over the sites of the step
+    sites_per_batch: int = 8  # sites per step (0: all)
+    window_days: int = 240  # training windows of this many days (0: whole series)
+    warmup_days: int = 60  # days at the start of a window left out of the loss
+    learning_rate: float = 1e-2
+    weight_decay: float = 1e-5
+    val_fraction: float = 0.15  # members per site held out for early stopping
+    test_fraction: float = 0.15  # members per site held out for the fidelity report
 
 
 @dataclass
