@@ -165,3 +165,17 @@ def test_twins_resemble_real_sites(sites, real_data_dir):
         assert abs(float(syn["Tair"].mean() - obs["Tair"].mean())) < 2.0, syn.attrs["site"]
         for v in ("SWdown", "LWdown"):
             assert float(syn[v].mean()) == pytest.approx(float(obs[v].mean()), rel=0.12), (syn.attrs["site"], v)
+
+
+@pytest.mark.parametrize("lon,offset", [(-97.6, None), (-179.0, -12.0), (179.0, 12.0), (-60.0, 0.0)])
+def test_any_longitude_and_offset(lon, offset):
+    """Western, eastern and dateline longitudes: daylight where the sun is up, night where it is down."""
+    ds = generate_site(latitude=35.0, longitude=lon, years=0.1, utc_offset_h=offset, seed=2)
+    utc = ds.time.values - np.timedelta64(int(ds.attrs["utc_offset_h"] * 3600), "s")
+    toa = solar.toa_step_mean(utc, 1800, 35.0, lon)
+    sw = ds["SWdown"].values
+    assert np.all(sw[toa == 0] == 0) and np.corrcoef(sw, toa)[0, 1] > 0.8
+    hour_utc = pd.DatetimeIndex(utc).hour + 0.5
+    tmax_hour = pd.Series(ds["Tair"].values).groupby(hour_utc).mean().idxmax()
+    solar_hour = (tmax_hour + lon / 15.0) % 24
+    assert 12 <= solar_hour <= 17

@@ -217,9 +217,11 @@ def generate_site(
     # local (mean solar) day of every step, and the day-of-year of each local day
     t_mid_days = (times - times[0]) / np.timedelta64(1, "D") + 0.5 * dt / DAY_S
     local_days = t_mid_days + longitude / 360.0 + (times[0] - times[0].astype("datetime64[D]")) / np.timedelta64(1, "D")
+    first_day = int(np.floor(local_days[0]))  # -1 when the local solar day began before UTC midnight
+    local_days = local_days - first_day
     day_idx = np.floor(local_days).astype(int)
     n_days = day_idx.max() + 2
-    day0 = times[0].astype("datetime64[D]")
+    day0 = times[0].astype("datetime64[D]") + np.timedelta64(first_day, "D")
     day_dates = day0 + np.arange(n_days).astype("timedelta64[D]")
     doy_day = (day_dates - day_dates.astype("datetime64[Y]")).astype(float) + 1.0
     day_centres = np.arange(n_days) + 0.5
