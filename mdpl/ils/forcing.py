@@ -169,10 +169,6 @@ def read_forcing_netcdf(path: str | Path) -> xr.Dataset:
         raise ModelError(f"{path}: not a readable netCDF file ({e})") from None
     if all(v in ds for v in FORCING_VARS) and "time_step_s" in ds.attrs:
         return ds
-    try:
-        from mdpl.data import read_met  # type: ignore[attr-defined]
-    except ImportError:
-        missing = [v for v in FORCING_VARS if v not in ds]
-        raise ModelError(f"{path}: not a canonical forcing file (missing {', '.join(missing) or 'time_step_s'})") \
-            from None
+    from mdpl.data.reader import read_met
+
     return read_met(path)

@@ -131,16 +131,24 @@ class EmbeddedLSM:
         return p.reshape(s * p.shape[1], n), int(p.shape[1])
 
     # -- the run ----------------------------------------------------------------------
-    def simulate(self, forcing, params=None, *, daily: bool = False, spinup: bool = True) -> SimulationResult:
+    def simulate(self, forcing, params=None, *, daily: bool = False, spinup: bool = True,
+                 initial_theta=None) -> SimulationResult:
         """Run every parameter set on every site.
 
         ``params``: physical units, shape (n,), (n_sets, n) or (n_sites, n_sets, n); None uses
-        each site's IGBP defaults. Batch index = site * n_sets + set.
+        each site's IGBP defaults. Batch index = site * n_sets + set. ``initial_theta``:
+        volumetric soil water (m3 m-3) to start from instead of field capacity: a number,
+        (layer,) or (batch, layer); spin-up, when on, starts from it too.
         """
         f = self.forcing(forcing)
         p, n_sets = self._batch_params(params, f)
         static = self._static(f, p, n_sets)
         state = self._initial_state(f, n_sets)
+        if initial_theta is not None:
+            th = torch.as_tensor(initial_theta, device=self.device, dtype=self.dtype)
+            if th.min() < C.THETA_RES or th.max() > C.THETA_SAT:
+                raise ModelError(f"initial_theta must lie in [{C.THETA_RES}, {C.THETA_SAT:.3f}] m3 m-3")
+            state = state[:3] + (torch.broadcast_to(th, state[3].shape).clone(),) + state[4:]
         info: dict = {"spinup_cycles": 0}
         if spinup:
             state, info = self._spin_up(f, static, n_sets, state)

@@ -1,0 +1,151 @@
+"""The embedded land model's forward pass: shapes, finiteness, physical ranges, batching, errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from mdpl.data.synthetic import site_twin
+from mdpl.errors import ModelError
+from mdpl.ils import EmbeddedLSM, LandModel, get_model
+from mdpl.ils.forcing import forcing_from_datasets
+from mdpl.ils.parameters import PARAMETER_SPACE as SPACE
+
+
+@pytest.fixture(scope="module")
+def two_sites():
+    # same start, same length: one temperate crop, one tropical forest
+    return [site_twin(c, years=6 / 365.25, start="2005-06-10") for c in ("DK-Fou", "ID-Pag")]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return EmbeddedLSM(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def run(model, two_sites):
+    p = np.stack([SPACE.defaults("CRO"), SPACE.from_unit(np.full(SPACE.n, 0.3))])
+    return model.simulate(two_sites, p, spinup=False)
+
+
+def test_model_satisfies_the_protocol(model):
+    assert isinstance(model, LandModel)
+    assert model.device == torch.device("cpu") and model.dtype == torch.float32
+    assert isinstance(get_model("embedded", device="cpu"), EmbeddedLSM)
+    with pytest.raises(ModelError, match="bogus"):
+        get_model("bogus")
+
+
+def test_shapes_time_and_units(run, two_sites):
+    n = two_sites[0].sizes["time"]
+    assert run.sites == ["DK-Fou", "ID-Pag"] and run.n_sets == 2 and run.batch == 4
+    assert list(run.time) == list(two_sites[0].indexes["time"])
+    for k in ("Qle", "Qh", "Rnet", "Qg", "NEE", "GPP", "TVeg", "ESoil", "ECanop", "Qs", "Qsb", "RootMoist",
+              "Tsurf", "SWE", "energy_residual", "energy_closure"):
+        assert run[k].shape == (4, n), k
+        assert torch.isfinite(run[k]).all(), k
+    assert run["SoilMoist"].shape == (4, n, 4) and run["SoilTemp"].shape == (4, n, 4)
+    ds = run.to_dataset()
+    assert ds["Qle"].dims == ("site", "member", "time") and ds["Qle"].attrs["units"] == "W m-2"
+    assert ds["SoilMoist"].dims == ("site", "member", "time", "soil_layer")
+    assert ds["NEE"].attrs["units"] == "umol m-2 s-1"
+
+
+def test_physical_ranges(run, two_sites):
+    ta = torch.as_tensor(np.stack([d["Tair"].values for d in two_sites])).repeat_interleave(2, 0).float()
+    assert (run["Tsurf"] - ta).abs().max() < 35.0  # skin within a few tens of K of the air
+    assert run["Qle"].min() > -150 and run["Qle"].max() < 900
+    assert run["Qh"].min() > -400 and run["Qh"].max() < 900
+    assert run["GPP"].min() >= -1e-6 and 5 < run["GPP"].max() < 80  # umol m-2 s-1
+    day = torch.as_tensor(two_sites[0]["SWdown"].values > 400)
+    assert run["Rnet"][:, day].mean() > 300 and run["Qle"][:, day].mean() > 50
+    theta = run["SoilMoist"] / (torch.tensor([0.1, 0.3, 0.8, 1.8]) * 1000)
+    assert theta.min() >= 0.02 - 1e-6 and theta.max() <= 0.451 + 1e-5
+    assert run["SWE"].min() >= 0 and run["CanopInt"].min() >= 0
+    assert (run["GPP"] * torch.as_tensor(~(two_sites[0]["SWdown"].values > 0))).abs().max() < 1e-4  # no GPP at night
+    assert run["energy_residual"].abs().max() < 0.5
+
+
+def test_daily_means(model, run, two_sites):
+    d = run.daily()
+    assert d.is_daily and d["Qle"].shape == (4, 6) and len(d.time) == 6
+    torch.testing.assert_close(d["Qle"][:, 2], run["Qle"][:, 96:144].mean(1))
+    again = model.simulate(two_sites, np.stack([SPACE.defaults("CRO"), SPACE.from_unit(np.full(SPACE.n, 0.3))]),
+                           spinup=False, daily=True)
+    torch.testing.assert_close(again["Qh"], d["Qh"], rtol=1e-5, atol=1e-4)
+    assert list(again.time) == list(d.time)
+
+
+def test_batch_equals_one_by_one(model, two_sites, run):
+    sets = np.stack([SPACE.defaults("CRO"), SPACE.from_unit(np.full(SPACE.n, 0.3))])
+    short = [d.isel(time=slice(0, 96)) for d in two_sites]
+    batch = model.simulate(short, sets, spinup=False)
+    for s in range(2):
+        for j in range(2):
+            one = model.simulate(short[s], sets[j], spinup=False)
+            for k in ("Qle", "Qh", "NEE", "RootMoist", "Tsurf"):
+                torch.testing.assert_close(batch[k][2 * s + j], one[k][0], rtol=1e-5, atol=1e-4)
+
+
+def test_parameter_shapes_broadcast_the_same(model, two_sites):
+    short = [d.isel(time=slice(0, 12)) for d in two_sites]
+    p = SPACE.defaults("GRA")
+    a = model.simulate(short, p, spinup=False)["Qle"]
+    b = model.simulate(short, p[None], spinup=False)["Qle"]
+    c = model.simulate(short, np.stack([p[None], p[None]]), spinup=False)["Qle"]
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a, c)
+    defaults = model.simulate(short, None, spinup=False)  # per-site IGBP defaults
+    torch.testing.assert_close(defaults["Qle"][0], model.simulate(short[0], SPACE.defaults("CRO"),
+                                                                   spinup=False)["Qle"][0])
+
+
+def test_user_errors_name_the_culprit(model, two_sites):
+    short = [d.isel(time=slice(0, 12)) for d in two_sites]
+    bad = SPACE.defaults("CRO")
+    bad[SPACE.index("bb_slope")] = 50.0
+    with pytest.raises(ModelError, match="bb_slope"):
+        model.simulate(short, bad, spinup=False)
+    with pytest.raises(ModelError, match="last dimension"):
+        model.simulate(short, np.ones(3), spinup=False)
+    with pytest.raises(ModelError, match="3 sites"):
+        model.simulate(short, np.ones((3, 1, SPACE.n)), spinup=False)
+    broken = short[0].copy()
+    broken["Tair"] = broken["Tair"].copy()
+    broken["Tair"][3] = np.nan
+    with pytest.raises(ModelError, match="DK-Fou.*Tair"):
+        model.simulate(broken, None, spinup=False)
+    celsius = short[0].copy()
+    celsius["Tair"] = celsius["Tair"] - 273.15
+    with pytest.raises(ModelError, match="Tair.*units"):
+        model.simulate(celsius, None, spinup=False)
+    other = short[1].copy()
+    other.attrs["igbp"] = "XYZ"
+    with pytest.raises(ModelError, match="ID-Pag.*XYZ"):
+        model.simulate(other, None, spinup=False)
+    with pytest.raises(ModelError, match="time steps"):
+        model.simulate([short[0], two_sites[1].isel(time=slice(0, 20))], None, spinup=False)
+
+
+def test_spinup_reaches_a_steady_soil_water_and_detaches(two_sites):
+    from mdpl.config import LsmConfig
+
+    m = EmbeddedLSM(LsmConfig(spinup_max_years=4, spinup_tolerance=1e-3), device="cpu")
+    short = [d.isel(time=slice(0, 96)) for d in two_sites]
+    p = torch.tensor(SPACE.defaults("CRO"), dtype=torch.float32, requires_grad=True)
+    r = m.simulate(short, p, spinup=True)
+    info = r.diagnostics
+    assert 1 <= info["spinup_cycles"] <= 4
+    assert info["spinup_final_drift"] < 1e-3 or info["spinup_cycles"] == 4
+    cold = m.simulate(short, p.detach(), spinup=False)
+    assert not torch.allclose(r["RootMoist"][:, 0], cold["RootMoist"][:, 0])  # spin-up changed the state
+    assert r.initial_storage_mm is not None and not r.initial_storage_mm.requires_grad
+    r["Qle"].sum().backward()  # gradients still flow through the run itself
+    assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+
+
+def test_float64_and_forcing_tensors(two_sites):
+    m = EmbeddedLSM(device="cpu", dtype=torch.float64)
+    f = forcing_from_datasets([d.isel(time=slice(0, 24)) for d in two_sites], dtype=torch.float64)
+    r = m.simulate(f, SPACE.defaults("CRO"), spinup=False)
+    assert r["Qle"].dtype == torch.float64 and r["Qle"].shape == (2, 24)
