@@ -210,3 +210,15 @@ def test_stamp_override(tmp_path):
     a = read_site(sf.met, stamp="end")
     b = read_site(sf.met)
     assert (b.time.values - a.time.values == np.timedelta64(1800, "s")).all()
+
+
+def test_canonical_dataset_saves_and_reloads(tmp_path):
+    """Results are files a user can open: the canonical Dataset (and its aggregates) round-trip through netCDF."""
+    from mdpl.data.aggregate import daily
+
+    ds = synthetic_with_fluxes("DK-Fou", years=0.05)
+    for d in (ds, daily(ds)):
+        path = tmp_path / "site.nc"
+        d.to_netcdf(path)
+        back = xr.load_dataset(path)
+        xr.testing.assert_identical(back, d)
