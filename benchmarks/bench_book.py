@@ -5,7 +5,7 @@ study directory so nothing is served from a cache, times the whole call and
 reports the stages it times itself (study, each chapter, the HTML build),
 slowest first.
 
-Run: ``python benchmarks/bench_book.py [--write] [--keep-cache DIR]`` (or ``mdpl bench book``).
+Run: ``python benchmarks/bench_book.py [--no-write]`` (or ``mdpl bench book``).
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", choices=("quick", "full"), default="quick")
     ap.add_argument("--no-build", action="store_true", help="execute the notebooks but skip jupyter-book build")
-    ap.add_argument("--write", action="store_true", help="write the section of benchmarks/RESULTS.md")
+    ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
     a = ap.parse_args(argv)
     r = run(a.mode, build=not a.no_build)
     text = render(r)
     print(f"hardware: {r['hardware']}\n{text}")
-    if a.write:
+    if not a.no_write:
         write_section("Book build", text, f"python benchmarks/bench_book.py --mode {a.mode}" + (" --no-build" if a.no_build else ""))
     return 0
 

@@ -11,7 +11,7 @@ measured side by side in one process on the same hardware:
   weights of the configured size are timed: the cost of a forward pass does
   not depend on the weights' values.
 
-Run: ``python benchmarks/bench_surrogate.py [--quick] [--write]`` (or ``mdpl bench surrogate``).
+Run: ``python benchmarks/bench_surrogate.py [--quick] [--no-write]`` (or ``mdpl bench surrogate``).
 """
 
 from __future__ import annotations
@@ -140,15 +140,15 @@ def main(argv=None) -> int:
     ap.add_argument("--days", type=int, default=None)
     ap.add_argument("--sets", type=int, default=None)
     ap.add_argument("--quick", action="store_true", help="30 days x 8 sets (seconds to a minute)")
-    ap.add_argument("--write", action="store_true", help="write the section of benchmarks/RESULTS.md")
+    ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
-    days = a.days or (30 if a.quick else 120)
+    days = a.days or (30 if a.quick else 60)
     sets = a.sets or (8 if a.quick else 32)
     r = run(days, sets, threads=a.threads)
     text = render(r)
     print(f"hardware: {r['hardware']}\n{text}")
-    if a.write:
+    if not a.no_write:
         cmd = "python benchmarks/bench_surrogate.py " + " ".join(argv if argv is not None else sys.argv[1:])
         write_section("Surrogate vs land model", text, cmd.strip())
     return 0

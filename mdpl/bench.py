@@ -25,6 +25,7 @@ BENCHES: dict[str, str] = {
     "lsm": "benchmarks/bench_lsm.py:main",
     "surrogate": "benchmarks/bench_surrogate.py:main",
     "book": "benchmarks/bench_book.py:main",
+    "calibration": "benchmarks/bench_calibration.py:main",
 }
 
 

@@ -48,3 +48,19 @@ def test_book_bench_reports_stages_slowest_first_and_the_remainder():
     lines = [ln for ln in text.splitlines() if ln.startswith("| ") and "stage" not in ln]
     assert lines[0].startswith("| study") and lines[1].startswith("| chapter 01") and lines[2].startswith("| book build")
     assert "| other" in lines[3] and "| 10 |" in lines[3] and "100 s end to end" in text
+
+
+def test_calibration_bench_reports_cost_to_equal_skill():
+    import bench_calibration
+
+    r = {"days": 120, "site": "CN-Cng", "members": 16, "target": 10.0, "hardware": "cpu",
+         "rows": {"default": {"evals": 0, "wall_s": 0.0, "rmse": 20.0},
+                  "mdpl": {"evals": 16, "wall_s": 50.0, "rmse": 10.0},
+                  "direct": {"evals": 24, "wall_s": 100.0, "rmse": 9.0},
+                  "classical": {"evals": 64, "wall_s": 30.0, "rmse": 12.0}},
+         "reach": {"direct": {"evals": 24, "wall_s": 100.0, "rmse": 9.0, "budget": "configured"},
+                   "classical": {"evals": 128, "wall_s": 60.0, "rmse": 12.5, "budget": "x2 (not reached)"}}}
+    text = bench_calibration.render(r)
+    assert "direct: x2.00 the wall time and x1.50 the land-model evaluations of MdPL" in text
+    assert "classical: x" not in text  # not reached: no ratio claimed
+    assert "x2 (not reached)" in text
