@@ -385,3 +385,10 @@ def load_study(out_dir) -> StudyResult:
     gp = out / "evaluation" / "surrogate_gap.json"
     gap = json.loads(gp.read_text())["records"] if gp.is_file() else []
     return StudyResult(out, meta["data_source"], meta["sites"], records, params, cals, fid, gap, meta.get("timings", {}))
+
+
+def twin_experiment(cfg: Config, out_dir, **kw):
+    """The twin experiment (hidden true parameters, synthetic observations); see :mod:`mdpl.calibrate.twin`."""
+    from mdpl.calibrate.twin import twin_experiment as _twin
+
+    return _twin(cfg, out_dir, **kw)
