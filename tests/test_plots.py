@@ -192,3 +192,16 @@ def test_parameter_strip_places_sites_and_defaults():
     assert list(xa) == [0.2, 0.5] and list(xb) == [0.9, 0.0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["vcmax25", "q10"]
     assert "PFT default (open)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_scatter_compare_reports_r2_of_all_pairs():
+    from mdpl.plots import scatter_compare
+
+    x = np.arange(100.0).reshape(4, 25)
+    y = x + 1.0
+    y[0, 0] = np.nan
+    fig, ax = scatter_compare(x, y, label="mdpl", units="W m-2", max_points=50)
+    assert len(_by_gid(ax, "mdpl").get_offsets()) == 50  # subsampled
+    ss = np.sum((x.ravel()[1:] - x.ravel()[1:].mean()) ** 2)
+    assert f"R² = {1 - 99 / ss:.3f}" in ax.get_title()
+    assert "W m-2" in ax.get_xlabel()

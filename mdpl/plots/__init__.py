@@ -5,6 +5,7 @@
 - :func:`plot_band`: ensemble spread (quantile band and median) against observations
 - :func:`heatmap`: annotated colour grid of a small table (e.g. sensitivities)
 - :func:`parameter_strip`: learned parameters inside their bounds, against PFT defaults
+- :func:`scatter_compare`: predicted vs reference with the 1:1 line and R²
 - :func:`site_map`: site locations on a latitude/longitude frame, coloured by PFT group
 - :func:`metric_bars`, :func:`styled_table`, :func:`text_table`: metric tables as bars and readable tables
 """
@@ -12,6 +13,7 @@
 from mdpl.plots.bars import metric_bars, styled_table, text_table
 from mdpl.plots.heatmap import heatmap
 from mdpl.plots.params import parameter_strip
+from mdpl.plots.scatter import scatter_compare
 from mdpl.plots.series import plot_band, plot_lines, plot_series, plot_series_grid
 from mdpl.plots.sitemap import site_map
 from mdpl.plots.style import STYLES, style_for
@@ -27,6 +29,7 @@ __all__ = [
     "plot_lines",
     "plot_series",
     "plot_series_grid",
+    "scatter_compare",
     "site_map",
     "style_for",
     "styled_table",
