@@ -387,6 +387,7 @@ def train_surrogate(
             if cfg.patience and bad_epochs >= cfg.patience:
                 break
     bar.close()
+    opt.zero_grad(set_to_none=True)
     if best_state is not None:
         model.load_state_dict(best_state)
     sur.history = history

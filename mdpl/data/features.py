@@ -168,9 +168,10 @@ def site_features(ds: xr.Dataset, min_measured_fraction: float = 0.75) -> SiteFe
     Days are calendar days of the file's time stamps (which label the start
     of each step). Only whole days are kept: a day needs all its steps
     (``86400 / time_step_s``), so a file that starts or ends mid-day loses
-    the partial day. Observed fluxes are daily means of all available steps;
-    ``obs_mask[flux]`` is True where at least ``min_measured_fraction`` of
-    the day's steps were measured.
+    the partial day. Observed fluxes and their masks come from
+    :func:`mdpl.data.aggregate.daily`: a day counts (``obs_mask`` True, value
+    the mean of its steps) when at least ``min_measured_fraction`` of its
+    steps were measured; other days are NaN.
     """
     site = str(ds.attrs.get("site", "?"))
     step_s = float(ds.attrs.get("time_step_s", 0) or 0)
@@ -193,15 +194,17 @@ def site_features(ds: xr.Dataset, min_measured_fraction: float = 0.75) -> SiteFe
         raise DataError(f"site {site}: daily forcing has missing values in {', '.join(bad)}")
     days = pd.DatetimeIndex(whole)
 
+    from mdpl.data.aggregate import daily  # the project's one definition of a measured day
+
+    agg = daily(ds[[v for v in OBS_FLUXES + tuple(f"{k}_measured" for k in OBS_FLUXES) if v in ds]].assign_attrs(ds.attrs),
+                min_measured_fraction)
+    agg_days = pd.DatetimeIndex(agg["time"].values)
     obs, obs_mask = {}, {}
     for k in OBS_FLUXES:
-        if k in ds:
-            vals = pd.Series(np.asarray(ds[k].values, dtype=np.float64), index=frame.index)
-            mname = f"{k}_measured"
-            meas = np.asarray(ds[mname].values, dtype=bool) if mname in ds else np.isfinite(vals.values)
-            frac = pd.Series(meas & np.isfinite(vals.values), index=frame.index).groupby(day_of_step).mean()
-            obs[k] = vals.groupby(day_of_step).mean().reindex(days).to_numpy(np.float32)
-            obs_mask[k] = (frac.reindex(days).to_numpy() >= min_measured_fraction - 1e-9) & np.isfinite(obs[k])
+        if k in agg:
+            obs[k] = agg[k].to_series().set_axis(agg_days).reindex(days).to_numpy(np.float32)
+            obs_mask[k] = agg[f"{k}_measured"].to_series().set_axis(agg_days).reindex(days, fill_value=False).to_numpy(bool)
+            obs_mask[k] = obs_mask[k] & np.isfinite(obs[k])
         else:
             obs[k] = np.full(len(days), np.nan, np.float32)
             obs_mask[k] = np.zeros(len(days), bool)
@@ -234,7 +237,7 @@ def site_features(ds: xr.Dataset, min_measured_fraction: float = 0.75) -> SiteFe
         pft_group=group,
         days=days,
         forcing=forcing,
-        doy=days.dayofyear.to_numpy().astype(int),
+        doy=days.day_of_year.to_numpy().astype(int),
         static=static,
         obs=obs,
         obs_mask=obs_mask,

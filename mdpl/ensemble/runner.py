@@ -101,7 +101,9 @@ def site_groups(sites: list[xr.Dataset]) -> list[list[int]]:
 
 def _check_resumable(store_dir: Path, manifest: dict) -> None:
     old = read_manifest(store_dir)
-    diff = [k for k in _PLAN_KEYS if old.get(k) != manifest.get(k)]
+    same_model = lambda m: {k: v for k, v in (m or {}).items() if k != "class"}  # name + version decide
+    diff = [k for k in _PLAN_KEYS if (old.get(k) != manifest.get(k) if k != "model" else
+                                      same_model(old.get(k)) != same_model(manifest.get(k)))]
     if diff:
         raise ConfigError(
             f"{store_dir}: an ensemble with different settings is already there (differs in {', '.join(diff)}); "

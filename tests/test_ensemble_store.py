@@ -1,0 +1,166 @@
+"""Ensemble store: round trip, provenance, resume after interruption, nothing half-written read back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mdpl.data.features import site_features
+from mdpl.data.synthetic import site_twin
+from mdpl.ensemble import EnsembleStore, run_ensemble, sample_parameters, site_seed
+from mdpl.ensemble.toy import ToyBucketModel, toy_space
+from mdpl.errors import ConfigError, DataError
+
+REPO = Path(__file__).resolve().parent.parent
+SITES = ["DK-Fou", "CN-Cng", "ES-ES2"]  # DK-Fou and ES-ES2 share their step count: one group
+
+
+def _sites():
+    """Three short synthetic sites; CN-Cng is longer, so it runs apart from the other two."""
+    return [site_twin(s, years=0.15 if s == "CN-Cng" else 0.1, seed=1) for s in SITES]
+
+
+@pytest.fixture(scope="module")
+def sites():
+    return _sites()
+
+
+@pytest.fixture(scope="module")
+def reference(sites, tmp_path_factory):
+    d = tmp_path_factory.mktemp("ens") / "ref"
+    model = ToyBucketModel()
+    store = run_ensemble(sites, model, toy_space(), 6, d, batch_size=4, seed=7, progress=False)
+    return store, model
+
+
+def test_round_trip_matches_direct_runs(sites, reference):
+    store, model = reference
+    assert store.sites == SITES and store.n_members == 6
+    assert store.params.shape == (3, 6, 4)
+    assert model.calls == 4  # 2 batches x 2 site groups
+    space = toy_space()
+    for i, (ds, s) in enumerate(zip(sites, SITES)):
+        theta = sample_parameters(space, 6, "sobol", site_seed(7, s))
+        np.testing.assert_allclose(store.params[i], theta)
+        direct = ToyBucketModel().simulate(ds, theta)
+        for flux in ("Qle", "Qh", "NEE"):
+            np.testing.assert_allclose(store.member_series(s, flux), direct.fluxes[flux], rtol=1e-5, atol=1e-4)
+        f = site_features(ds)
+        assert store.features[s].days.equals(f.days)
+        np.testing.assert_array_equal(store.features[s].forcing, f.forcing)
+    assert store.done.all()
+
+
+def test_manifest_provenance(reference):
+    store, _ = reference
+    man = json.loads((store.path / "manifest.json").read_text())
+    assert man["model"]["name"] == "toy-bucket" and man["model"]["version"] == "1"
+    assert man["seed"] == 7 and man["sampler"] == "sobol" and man["mdpl_version"]
+    assert [s["site"] for s in man["sites"]] == SITES
+    assert man["sites"][0]["start"].startswith("2005-01-01")
+    assert [p["name"] for p in man["parameters"]] == toy_space().names
+    assert store.space.names == toy_space().names
+    np.testing.assert_allclose(store.space.upper, toy_space().upper)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _FailingModel(ToyBucketModel):
+    def __init__(self, fail_at):
+        super().__init__()
+        self.fail_at = fail_at
+
+    def simulate(self, forcing, params, daily=True):
+        if self.calls + 1 == self.fail_at:
+            self.calls += 1
+            raise _Interrupt("interrupted")
+        return super().simulate(forcing, params, daily)
+
+
+def test_resume_after_interruption(sites, reference, tmp_path):
+    ref, _ = reference
+    d = tmp_path / "ens"
+    with pytest.raises(_Interrupt):
+        run_ensemble(sites, _FailingModel(fail_at=3), toy_space(), 6, d, batch_size=4, seed=7, progress=False)
+    with pytest.raises(DataError, match="incomplete"):
+        EnsembleStore.open(d)
+    part = EnsembleStore.open(d, allow_incomplete=True)
+    assert 0 < part.done.sum() < part.done.size
+    assert np.all(np.isnan(part.params[~part.done]))
+    # a half-written temporary from a killed writer is never read and gets cleaned up
+    junk = d / "runs" / ".CN-Cng__b0001.nc.abc123.tmp"
+    junk.write_bytes(b"\x89HDF\r\n garbage")
+    model = ToyBucketModel()
+    store = run_ensemble(sites, model, toy_space(), 6, d, batch_size=4, seed=7, progress=False)
+    assert model.calls == 2  # only the batches that were missing
+    assert not junk.exists()
+    for flux in ("Qle", "Qh", "NEE"):
+        np.testing.assert_array_equal(store.daily[flux], ref.daily[flux])
+    np.testing.assert_array_equal(store.params, ref.params)
+
+
+def test_refuses_different_settings(sites, reference):
+    ref, _ = reference
+    with pytest.raises(ConfigError, match="different settings.*seed"):
+        run_ensemble(sites, ToyBucketModel(), toy_space(), 6, ref.path, batch_size=4, seed=8, progress=False)
+
+
+def test_open_errors(tmp_path):
+    with pytest.raises(DataError, match="not an ensemble store"):
+        EnsembleStore.open(tmp_path)
+
+
+_KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from mdpl.data.synthetic import site_twin
+    from mdpl.ensemble import run_ensemble
+    from mdpl.ensemble.toy import ToyBucketModel, toy_space
+
+    class Slow(ToyBucketModel):
+        def simulate(self, forcing, params, daily=True):
+            out = super().simulate(forcing, params, daily)
+            time.sleep(0.4)
+            return out
+
+    sites = [site_twin(s, years=0.15 if s == "CN-Cng" else 0.1, seed=1) for s in %r]
+    run_ensemble(sites, Slow(), toy_space(), 6, sys.argv[1], batch_size=2, seed=7, progress=False,
+                 group_sites=False)
+    """
+) % (SITES,)
+
+
+def test_killed_run_leaves_only_complete_files(sites, reference, tmp_path):
+    ref, _ = reference
+    d = tmp_path / "killed"
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(d)], env=env, cwd=REPO)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and len(list((d / "runs").glob("*.nc")) if (d / "runs").is_dir() else []) < 2:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    finished = sorted((d / "runs").glob("*.nc"))
+    assert 2 <= len(finished) < 9, "the run should have been killed part-way"
+    part = EnsembleStore.open(d, allow_incomplete=True)  # every file under its final name is readable
+    assert part.done.any() and not part.done.all()
+    with pytest.raises(DataError, match="incomplete"):
+        EnsembleStore.open(d)
+    model = ToyBucketModel()
+    store = run_ensemble(sites, model, toy_space(), 6, d, batch_size=2, seed=7, progress=False, group_sites=False)
+    assert model.calls == 9 - len(finished)
+    for flux in ("Qle", "Qh", "NEE"):
+        np.testing.assert_allclose(store.daily[flux], ref.daily[flux], rtol=1e-6)
