@@ -78,6 +78,7 @@ def test_summary_says_where_mdpl_loses_and_figure_draws():
     text = ranking_summary(df)
     assert "AA: MdPL ranks 2 of 3 (RMSE 5.0); better: LSTM (3.0)" in text
     assert "BB: MdPL ranks 1 of 3 (RMSE 2.0); best" in text
+    assert "| held_out | daily | Qle | 1.50 of 3 | 1lin 2/2, LSTM 1/2 |" in text
     fig, axes = ranking_figure(df)
     assert axes.shape == (2, 1)
     import matplotlib.pyplot as plt

@@ -68,9 +68,39 @@ def ranking_figure(df: pd.DataFrame, metric: str = "rmse", include=("held_out", 
     return fig, axes
 
 
+def head_to_head(df: pd.DataFrame, focus: str = "MdPL") -> pd.DataFrame:
+    """Per (comparison, scale, flux) and rival model: sites where ``focus`` has the lower RMSE, of sites both have.
+
+    Columns: comparison, scale, flux, rival, wins, sites, focus_mean_rank, n_models.
+    """
+    rows = []
+    for (comp, scale, flux), g in df.groupby(["comparison", "scale", "flux"]):
+        f = g[g["model"] == focus].set_index("site")
+        if f.empty:
+            continue
+        for rival, h in g[g["model"] != focus].groupby("model"):
+            h = h.set_index("site")
+            both = f.index.intersection(h.index)
+            if len(both) == 0:
+                continue
+            wins = int((f.loc[both, "rmse"].astype(float) < h.loc[both, "rmse"].astype(float)).sum())
+            rows.append({"comparison": comp, "scale": scale, "flux": flux, "rival": rival, "wins": wins,
+                         "sites": int(len(both)), "focus_mean_rank": float(f["rank"].mean()),
+                         "n_models": int(g["model"].nunique())})
+    return pd.DataFrame(rows)
+
+
 def ranking_summary(df: pd.DataFrame, focus: str = "MdPL", include=("held_out", "plumber2_basis", "training")) -> str:
     """Markdown: per comparison, scale and flux, the mean RMSE rank of every model and where ``focus`` loses."""
-    lines = [f"# Benchmark ranking (RMSE; 1 = best)", ""]
+    lines = ["# Benchmark ranking (RMSE; 1 = best)", ""]
+    h2h = head_to_head(df, focus)
+    if not h2h.empty:
+        lines += [f"## {focus} head to head: sites where {focus} has the lower RMSE", ""]
+        lines += ["| comparison | scale | flux | " + f"{focus} mean rank | " + "rival: wins/sites |", "|---|---|---|---|---|"]
+        for (comp, scale, flux), g in h2h.groupby(["comparison", "scale", "flux"], sort=False):
+            cells = ", ".join(f"{r.rival} {r.wins}/{r.sites}" for r in g.sort_values("rival").itertuples())
+            lines.append(f"| {comp} | {scale} | {flux} | {g['focus_mean_rank'].iloc[0]:.2f} of {g['n_models'].iloc[0]} | {cells} |")
+        lines.append("")
     mr = mean_rank(df)
     for comp, scale, sub in _groups(df, include):
         for flux in ("Qle", "Qh", "NEE"):
