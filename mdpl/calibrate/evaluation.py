@@ -26,19 +26,48 @@ SCORED_FLUXES = ("Qle", "Qh", "NEE")
 MIN_DAYS_PER_MONTH = 10
 
 
+def _site_days(ds) -> pd.DatetimeIndex:
+    """Calendar days of a site's step-start labels (how the land model chunks its daily output)."""
+    return pd.DatetimeIndex(ds["time"].values).normalize().unique()
+
+
+def batch_key(ds) -> tuple:
+    """Sites with equal keys (steps, step length, time of day of the first stamp) can share one run."""
+    t0 = pd.Timestamp(ds["time"].values[0])
+    return int(ds.sizes["time"]), float(ds.attrs.get("time_step_s", 0)), t0.hour * 60 + t0.minute
+
+
 def simulate_sources(model, ds, params: dict[str, np.ndarray], *, fluxes=SCORED_FLUXES) -> dict[str, pd.DataFrame]:
     """Daily means of ``fluxes`` for each source's parameter set (P,) at one site (one batched run).
 
     Returns source -> DataFrame indexed by day (units: W m-2 for Qle/Qh, umol m-2 s-1 for NEE).
     """
+    return simulate_sources_many(model, [ds], {k: np.asarray(v, float)[None] for k, v in params.items()}, fluxes=fluxes)[0]
+
+
+def simulate_sources_many(model, datasets, params: dict[str, np.ndarray], *, fluxes=SCORED_FLUXES) -> list[dict[str, pd.DataFrame]]:
+    """Like :func:`simulate_sources` for several sites sharing a :func:`batch_key` in one land-model call.
+
+    ``params``: source -> (n_sites, P). Returns, per site, source -> daily DataFrame.
+    """
     names = list(params)
-    p = np.stack([np.asarray(params[k], dtype=float) for k in names])
+    p = np.stack([np.stack([np.asarray(params[k][i], dtype=float) for k in names]) for i in range(len(datasets))])
     with torch.no_grad():
-        res = model.simulate(ds, p, daily=True)
-    days = pd.DatetimeIndex(res.time).normalize()
-    out = {}
-    for j, k in enumerate(names):
-        out[k] = pd.DataFrame({f: res.fluxes[f][j].detach().cpu().numpy().astype(float) for f in fluxes}, index=days)
+        res = model.simulate(datasets if len(datasets) > 1 else datasets[0], p, daily=True)
+    n_sets = len(names)
+    out = []
+    for i, ds in enumerate(datasets):
+        days = pd.DatetimeIndex(res.time).normalize() if i == 0 else _site_days(ds)
+        site = {}
+        for j, k in enumerate(names):
+            b = i * n_sets + j
+            cols = {}
+            for f in fluxes:
+                v = res.fluxes[f][b]
+                v = (v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)).astype(float)
+                cols[f] = v[: len(days)]
+            site[k] = pd.DataFrame(cols, index=days[: len(cols[fluxes[0]])])
+        out.append(site)
     return out
 
 
@@ -113,9 +142,17 @@ def evaluate_sources(
     Returns the metric records and site -> source -> daily simulation.
     """
     records, series = [], {}
-    for i, (ds, f) in enumerate(tqdm(list(zip(datasets, features_list)), desc="land-model runs", disable=not progress, leave=False)):
-        sims = simulate_sources(model, ds, {k: v[i] for k, v in params_by_source.items()})
-        series[str(f.site)] = sims
-        train, test = split[i]
-        records += score_site(f, sims, {"train": train, "test": test}, corrected=corrected)
+    groups: dict[tuple, list[int]] = {}
+    for i, ds in enumerate(datasets):
+        groups.setdefault(batch_key(ds), []).append(i)
+    for idx in tqdm(list(groups.values()), desc="land-model runs", disable=not progress, leave=False):
+        sims = simulate_sources_many(model, [datasets[i] for i in idx],
+                                     {k: np.asarray(v)[idx] for k, v in params_by_source.items()})
+        for i, sim in zip(idx, sims):
+            f = features_list[i]
+            series[str(f.site)] = sim
+            train, test = split[i]
+            records += score_site(f, sim, {"train": train, "test": test}, corrected=corrected)
+    order = {str(f.site): n for n, f in enumerate(features_list)}
+    records.sort(key=lambda r: order[r["site"]])
     return records, series
