@@ -103,9 +103,9 @@ class CalibrationConfig:
     patience: int | None = None  # stop after this many epochs without improvement (None: all epochs)
     quick_epochs: int = 150  # generator epochs in quick mode
     direct_epochs: int = 40  # direct calibration (through the land model) epochs in full mode
-    direct_quick_epochs: int = 12
-    direct_quick_days: int = 120  # quick mode: direct calibration sees only this many training days
-    direct_learning_rate: float = 5e-2
+    direct_quick_epochs: int = 4  # quick mode: a smoke run of the direct route (CPU cost ~ days x epochs)
+    direct_quick_days: int = 14  # quick mode: direct/classical calibration see only this many training days
+    direct_learning_rate: float = 1e-1
     classical_method: str = "cmaes"  # cmaes | de
     classical_evals: int = 400  # land-model evaluations per site in full mode
     classical_quick_evals: int = 64

@@ -108,6 +108,11 @@ class StudyResult:
     surrogate_gap: list[dict] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
+    def fidelity_table(self) -> pd.DataFrame:
+        """Surrogate fidelity rows (kind, flux, site, scope, rmse, r, r2, ...) of every trained surrogate."""
+        rows = [{"kind": k, **r} for k, rep in self.fidelity.items() for r in rep.get("rows", [])]
+        return pd.DataFrame(rows)
+
     def series(self, site: str):
         """Daily series of one site (xarray Dataset: obs_* and sim_{source}_* per flux)."""
         import xarray as xr
@@ -175,11 +180,10 @@ def _fidelity(sur, store, model, kind: str, out: Path, fp: str, progress: bool) 
         from mdpl.calibrate.fidelity import fidelity_report
     except ImportError:
         return {}
-    try:
-        rep = fidelity_report(sur, store)
-    except TypeError:
-        rep = fidelity_report(sur, store, model=model)
-    rep = rep if isinstance(rep, dict) else getattr(rep, "to_dict", lambda: {"report": str(rep)})()
+    rep_df = fidelity_report(sur, store)
+    worst = rep_df.attrs.get("worst")
+    rep = {"rows": json.loads(rep_df.to_json(orient="records")),
+           "worst": json.loads(worst.to_json(orient="records")) if isinstance(worst, pd.DataFrame) else []}
     rep = {"fingerprint": fp, "kind": kind, **rep}
     atomic_write_text(path, json.dumps(rep, indent=1, default=float))
     return rep
