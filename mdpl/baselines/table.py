@@ -259,6 +259,8 @@ def build_benchmark_table(
 
     if not datasets:
         raise DataError("benchmark: no sites given")
+    if study_dir is not None:
+        read_study_metrics(study_dir)  # fail before the expensive parts
     features = _features(datasets, min_measured_fraction)
     pft = {s: f.pft_group for s, f in features.items()}
     series: dict = {}
