@@ -108,6 +108,20 @@ class StudyResult:
     surrogate_gap: list[dict] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
+    def headline(self, *, period="test", scale="daily", source="mdpl", baseline="default") -> dict:
+        """Per flux: sites where ``source`` beats ``baseline`` on RMSE, of how many, and the mean RMSE change (%)."""
+        s = self.summary(period=period, scale=scale, source=source, baseline=baseline)
+        out = {}
+        for flux, g in s.groupby("flux"):
+            out[flux] = {"improved": int((g[f"rmse_{source}"] < g[f"rmse_{baseline}"]).sum()), "sites": int(len(g)),
+                         "mean_rmse_change_pct": float(g.rmse_change_pct.mean())}
+        both = s[s.flux.isin(["Qle", "Qh"])]
+        if not both.empty:
+            better = both.assign(b=both[f"rmse_{source}"] < both[f"rmse_{baseline}"]).groupby("site").b.all()
+            out["Qle_and_Qh"] = {"improved": int(better.sum()), "sites": int(len(better)),
+                                 "mean_rmse_change_pct": float(both.rmse_change_pct.mean())}
+        return out
+
     def fidelity_table(self) -> pd.DataFrame:
         """Surrogate fidelity rows (kind, flux, site, scope, rmse, r, r2, ...) of every trained surrogate."""
         rows = [{"kind": k, **r} for k, rep in self.fidelity.items() for r in rep.get("rows", [])]

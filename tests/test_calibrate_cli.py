@@ -94,3 +94,16 @@ def test_unknown_site_bad_mode_and_bad_source_are_one_line_errors(tmp_path, caps
     assert "fast" in capsys.readouterr().err
     assert main(["calibrate", "--out", str(tmp_path / "x"), "--sources", "mdpl", "magic"]) == 2
     assert "magic" in capsys.readouterr().err
+
+
+@pytest.mark.full
+def test_quick_mode_on_the_five_real_sites(real_data_dir, tmp_path):
+    """The paper's headline on the real sites: MdPL beats PFT defaults for Qle and Qh at >= 4 of 5 sites."""
+    from mdpl.study import load_study
+
+    out = tmp_path / "real"
+    assert main(["calibrate", "--mode", "quick", "--out", str(out), "--sources", "default", "mdpl", "dpl",
+                 "--data-dir", str(real_data_dir), "--device", "cpu"]) == 0
+    h = load_study(out).headline()
+    assert h["Qle_and_Qh"]["sites"] == 5
+    assert h["Qle_and_Qh"]["improved"] >= 4, h

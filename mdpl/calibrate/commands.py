@@ -56,12 +56,14 @@ def _run(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - t0
     print(f"{len(res.sites)} sites ({res.data_source}), sources {', '.join(sorted(res.records.source.unique()))}; "
           f"{wall:.0f} s")
-    try:
-        summ = res.summary()
-        if not summ.empty:
-            print(summ.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-    except Exception:  # noqa: BLE001 - the summary is a courtesy; the files are the result
-        pass
+    for src in [s for s in ("mdpl", "dpl", "direct", "classical") if s in set(res.records.source)]:
+        summ = res.summary(source=src)
+        if summ.empty:
+            continue
+        print(f"held-out daily skill, {src} vs PFT defaults:")
+        print(summ.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        for flux, h in res.headline(source=src).items():
+            print(f"  {flux}: lower RMSE at {h['improved']}/{h['sites']} sites, mean RMSE change {h['mean_rmse_change_pct']:+.1f} %")
     print(f"wrote {args.out}/metrics.json, {args.out}/parameters.csv")
     return 0
 
