@@ -23,8 +23,9 @@ def _forcing(steps: int, time_step_s: int = 1800):
     from mdpl.data.synthetic import site_twin
 
     # a summer start so every process (photosynthesis, evaporation, drainage) is active
-    return site_twin("DK-Fou", years=(steps + 1) * time_step_s / (365.25 * 86400), start="2005-06-01",
-                     time_step_s=time_step_s).isel(time=slice(0, steps))
+    days = int(np.ceil(steps * time_step_s / 86400)) + 1
+    ds = site_twin("DK-Fou", years=days / 365.25, start="2005-06-01", time_step_s=time_step_s)
+    return ds.isel(time=slice(0, steps))
 
 
 def _peak_rss_mib() -> float:
