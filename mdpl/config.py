@@ -63,6 +63,7 @@ class EnsembleConfig:
     n_members_full: int = 256
     sampler: str = "sobol"  # sobol | lhs
     batch_size: int = 256
+    span: str = "train"  # train: only each site's calibration period (halves the cost for 2-year sites) | all
 
 
 @dataclass

@@ -164,3 +164,14 @@ def test_killed_run_leaves_only_complete_files(sites, reference, tmp_path):
     assert model.calls == 9 - len(finished)
     for flux in ("Qle", "Qh", "NEE"):
         np.testing.assert_allclose(store.daily[flux], ref.daily[flux], rtol=1e-6)
+
+
+def test_training_span_drops_the_heldout_year():
+    from mdpl.ensemble.runner import training_span
+
+    two = site_twin("CN-Cng", years=1.9, seed=0, start="2008-01-01")
+    span = training_span(two)
+    days = np.unique(span["time"].values.astype("datetime64[D]"))
+    assert str(days[0]) == "2008-01-01" and str(days[-1]) == "2008-12-31"
+    one = site_twin("DK-Fou", years=1, seed=0)
+    assert training_span(one).sizes["time"] == one.sizes["time"]  # week blocks: the whole record
