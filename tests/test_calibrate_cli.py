@@ -23,7 +23,8 @@ from mdpl.data.synthetic import generate_site
 
 TINY = {
     "ensemble": {"n_members": 12, "batch_size": 12},
-    "surrogate": {"epochs": 2, "window_days": 0, "hidden_size": 8, "state_size": 0},
+    "surrogate": {"epochs": 2, "window_days": 0, "hidden_size": 8, "state_size": 0, "n_experts": 1, "task_experts": 0,
+                  "tasks": ["Qle", "Qh"]},
     "calibration": {"quick_epochs": 8, "direct_quick_epochs": 3, "direct_quick_days": 30},
 }
 
@@ -59,7 +60,7 @@ def test_calibrate_writes_metrics_parameters_checkpoints_and_config(patched, tmp
     for key in ("site", "flux", "period", "scale", "source", "rmse", "r", "nse", "kge", "bias", "n"):
         assert key in df.columns
     combos = df.groupby(["site", "flux", "period", "scale", "source"]).size()
-    assert len(combos) == 2 * 3 * 2 * 2 * 4 and (combos == 1).all()
+    assert len(combos) == 2 * 3 * 2 * 2 * 4 and (combos == 1).all()  # NEE scored though never calibrated
     assert set(df.source) == {"default", "mdpl", "dpl", "direct"} and set(df.period) == {"train", "test"}
     assert (df[df.scale == "daily"].n >= 5).all() and np.isfinite(df[df.scale == "daily"].rmse).all()
     params = pd.read_csv(out / "parameters.csv")
