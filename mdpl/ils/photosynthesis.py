@@ -5,7 +5,10 @@ top-leaf Vcmax times (1 - exp(-k LAI)) / k, and light use is the absorbed PAR
 of the canopy. Leaf temperature is taken as air temperature, which decouples
 photosynthesis from the surface energy balance (one Newton solve per step).
 Intercellular CO2 follows from the Ball-Berry closure with zero intercept,
-ci = cs (1 - 1.6 / (m h)), so the slope m acts on both ci and conductance.
+ci = cs (1 - 1.6 / (m hs)), so the slope m acts on both ci and conductance.
+The leaf-surface relative humidity hs is taken halfway between the air's and
+saturation (the leaf boundary layer is moistened by transpiration); using the
+air's humidity directly collapses ci in dry air.
 Soil-water stress ``beta`` scales net assimilation inside the time loop.
 """
 
@@ -20,6 +23,11 @@ from mdpl.ils import constants as C
 
 def _q10(tc: torch.Tensor, q10: float) -> torch.Tensor:
     return torch.exp((tc - 25.0) * (math.log(q10) / 10.0))
+
+
+def leaf_surface_humidity(rel_humidity: torch.Tensor) -> torch.Tensor:
+    """Relative humidity at the leaf surface: halfway between the air's and saturation."""
+    return 0.5 + 0.5 * rel_humidity.clamp(0.0, 1.0)
 
 
 def _colimit(a: torch.Tensor, b: torch.Tensor, theta: float) -> torch.Tensor:
@@ -42,7 +50,7 @@ def canopy_photosynthesis(vcmax25, bb_slope, tair_k, sw_down, co2_ppm, rel_humid
     kc = 30.0 * _q10(tc, 2.1)
     ko = 30000.0 * _q10(tc, 1.2)
     gamma = C.O2_PA / (2.0 * 2600.0 * _q10(tc, 0.57))
-    h = rel_humidity.clamp(0.25, 1.0)
+    h = leaf_surface_humidity(rel_humidity)
     ci_ratio = (1.0 - 1.6 / (bb_slope * h)).clamp_min(0.15)
     ci = ci_ratio * co2_ppm * 1e-6 * psurf_pa
     jc = vcmax * (ci - gamma) / (ci + kc * (1.0 + C.O2_PA / ko))
@@ -59,7 +67,7 @@ def conductance_coefficients(bb_slope, bb_intercept, rel_humidity, co2_ppm, lai,
     Ball-Berry: g = m An h / cs + b LAI (mol m-2 s-1), converted with R T / P.
     """
     mol_to_m = C.R_GAS * tair_k / psurf_pa
-    k1 = bb_slope * rel_humidity.clamp(0.25, 1.0) / co2_ppm * mol_to_m
+    k1 = bb_slope * leaf_surface_humidity(rel_humidity) / co2_ppm * mol_to_m
     k0 = bb_intercept * lai * mol_to_m
     return k1, k0
 
