@@ -237,7 +237,8 @@ def study_rows(study_dir: str | Path, sites: Sequence[str] | None = None, pft: M
                 "sample": "out" if (test or not fitted) else "in",
                 "period": r.get("period_label") or ("held-out period" if test else "training period"),
                 "comparison": "held_out" if test else "training",
-                "basis": f"land model with {src} parameters, from {Path(study_dir).name}/metrics.json",
+                "basis": f"land model with {src} parameters, from {Path(study_dir).name}/metrics.json"
+                + (f"; scored against {r['observed']}" if r.get("observed", r["flux"]) != r["flux"] else ""),
             }
         )
     return rows
