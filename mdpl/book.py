@@ -3,7 +3,8 @@
 What ``make book`` runs. Steps:
 
 1. resolve the configuration (``--mode``, ``--config``) and save it in ``--out``;
-2. run the study once (:func:`mdpl.study.run_study`, cached on disk in ``--out``);
+2. run the study once (:func:`mdpl.study.run_study`, cached on disk in ``--out``; with
+   no data the twin experiment on the synthetic default; ``--study-dir`` reuses a finished one);
 3. execute each chapter listed in ``book/_toc.yml`` as ``generated/NN_name``
    from ``notebooks/NN_name.py`` with papermill (kernel ``python3``, progress
    bars off), writing ``book/generated/NN_name.ipynb`` atomically;
@@ -103,28 +104,56 @@ def execute_notebook(src: Path, dest: Path, parameters: dict, *, kernel_name: st
     return time.perf_counter() - t0
 
 
-def _study(cfg, out: Path) -> tuple[list[str], str, float]:
-    """Run (or load) the study; return (sites, data source, wall seconds)."""
+def _same_config(cfg, path: Path) -> bool:
+    """Whether the configuration saved at ``path`` equals ``cfg`` (ignoring out_dir)."""
+    import yaml
+
+    from mdpl.config import config_to_dict
+
+    if not path.is_file():
+        return False
+    saved = yaml.safe_load(path.read_text()) or {}
+    now = config_to_dict(cfg)
+    saved.pop("out_dir", None)
+    now.pop("out_dir", None)
+    return saved == now
+
+
+def ensure_study(cfg, out: Path, *, study_dir: str | os.PathLike | None = None):
+    """The finished study the chapters read: ``(StudyResult, data source, wall seconds)``.
+
+    ``study_dir``: an existing study, loaded as is (nothing recomputed).
+    Otherwise real data run :func:`mdpl.study.run_study` (cached stage by
+    stage in ``out``); with no data the embedded synthetic default runs the
+    twin experiment (observations = land model at hidden parameters plus
+    noise), reused when ``out`` already holds one made with this configuration.
+    """
+    from mdpl.report import study_source
+    from mdpl.study import load_study, run_study, twin_experiment
+
     t0 = time.perf_counter()
-    try:
-        from mdpl.study import run_study
-    except ModuleNotFoundError as e:
-        if e.name != "mdpl.study":
-            raise
-        run_study = None
-    if run_study is not None:
-        run_study(cfg, out)
+    if study_dir is not None:
+        study = load_study(study_dir)
+        return study, study_source(study), time.perf_counter() - t0
     from mdpl.data import study_sites
 
     sites, source = study_sites(cfg)
-    names = [getattr(s, "attrs", {}).get("site", str(s)) if not isinstance(s, str) else s for s in sites]
-    return names, source, time.perf_counter() - t0
+    if source == "synthetic":
+        if (out / "twin_summary.json").is_file() and _same_config(cfg, out / "config.yaml"):
+            study = load_study(out)
+        else:
+            twin_experiment(cfg, out, datasets=sites)
+            study = load_study(out)
+    else:
+        del sites
+        study = run_study(cfg, out)
+    return study, study_source(study), time.perf_counter() - t0
 
 
 def run_book(*, mode: str | None = None, config: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
              book_dir: str | os.PathLike = BOOK_DIR, notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
              build: bool = True, strict: bool = False, only: list[str] | None = None,
-             command: str | None = None) -> dict:
+             command: str | None = None, study_dir: str | os.PathLike | None = None) -> dict:
     """Do all of ``mdpl book``; return ``{'html': index path or None, 'timings': {...}, 'source': ...}``."""
     from tqdm.auto import tqdm
 
@@ -134,10 +163,10 @@ def run_book(*, mode: str | None = None, config: str | os.PathLike | None = None
 
     book = Path(book_dir)
     cfg = load_config(config, mode=mode)  # mode None: what the YAML (or the default) says
-    out_dir = Path(out) if out else REPO_ROOT / "runs" / f"book-{cfg.mode}"
+    out_dir = Path(study_dir) if study_dir else (Path(out) if out else REPO_ROOT / "runs" / f"book-{cfg.mode}")
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg.out_dir = str(out_dir)
-    cfg_path = save_config(cfg, out_dir / "book_config.yaml")
+    cfg_path = save_config(cfg, book / GENERATED / "config.yaml")  # what the chapters load
     todo = chapters(book, notebooks_dir)
     if only:
         unknown = sorted(set(only) - {n for n, _ in todo})
@@ -146,7 +175,9 @@ def run_book(*, mode: str | None = None, config: str | os.PathLike | None = None
         todo = [(n, s) for n, s in todo if n in only]
 
     timings: dict[str, float] = {}
-    sites, source, timings["study (run or load from cache)"] = _study(cfg, out_dir)
+    study, source, timings["study (run or load from cache)"] = ensure_study(cfg, out_dir, study_dir=study_dir)
+    sites = list(study.sites)
+    timings.update({f"study stage {k.removesuffix('_s')}": float(v) for k, v in study.timings.items()})
     gen = book / GENERATED
     banner = data_banner(source, sites, cfg.data.data_dir)
     _atomic_write_text(gen / "banner.md", banner)
@@ -191,6 +222,8 @@ def register(subparsers) -> None:
     p.add_argument("--config", default=None, help="study configuration YAML (default: built-in defaults)")
     p.add_argument("--out", default=None, help="study output/cache directory (default runs/book-<mode>)")
     p.add_argument("--book-dir", default=str(BOOK_DIR), help="book source directory (default book/)")
+    p.add_argument("--study-dir", default=None, metavar="DIR",
+                   help="build from this finished study (e.g. from `mdpl calibrate --out DIR`) without running one")
     p.add_argument("--only", nargs="+", default=None, metavar="CHAPTER", help="execute only these chapters")
     p.add_argument("--no-build", action="store_true", help="execute notebooks but do not build the HTML")
     p.add_argument("--strict", action="store_true", help="fail on any Sphinx warning (-W)")
@@ -200,7 +233,7 @@ def register(subparsers) -> None:
 def _cli(args) -> int:
     cmd = "mdpl book " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else None
     res = run_book(mode=args.mode, config=args.config, out=args.out, book_dir=args.book_dir, build=not args.no_build,
-                   strict=args.strict, only=args.only, command=cmd)
+                   strict=args.strict, only=args.only, command=cmd, study_dir=args.study_dir)
     for k, v in res["timings"].items():
         print(f"{k}: {v:.1f} s")
     print(f"data: {res['source']} ({', '.join(res['sites'])}); study outputs in {res['out']}")

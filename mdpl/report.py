@@ -61,7 +61,19 @@ def data_banner(source: str, sites: Sequence[str] = (), data_dir: str | os.PathL
         loc = f" from `{'/'.join(where)}`" if where else ""
         return (":::{admonition} Real flux-tower data\n:class: note\n"
                 f"This page ran on real flux-tower observations{loc}: {names}.\n:::\n")
-    raise ValueError(f"data_banner: source must be 'real' or 'synthetic', got {source!r}")
+    if source == "given":
+        return (":::{admonition} Datasets supplied directly\n:class: note\n"
+                f"This page ran on site datasets handed to the study directly ({names}), not read from a data "
+                "directory.\n:::\n")
+    raise ValueError(f"data_banner: source must be 'real', 'synthetic' or 'given', got {source!r}")
+
+
+def study_source(study) -> str:
+    """'synthetic' for a twin experiment (its observations come from the land model), else the study's source."""
+    out = Path(study.out_dir)
+    if (out / "twin_summary.json").is_file() or (out / "twin_parameters.csv").is_file():
+        return "synthetic"
+    return str(study.data_source)
 
 
 def show_markdown(text: str) -> None:
@@ -492,3 +504,24 @@ def taylor_points(series, flux: str, sources: Sequence[str], period: str = "test
 
     obs, sims = period_series(series, flux, sources, period)
     return {src: taylor_stats(obs.to_numpy(), sim.to_numpy()) for src, sim in sims.items()}
+
+
+# --------------------------------------------------------------------------- chapter 3: surrogates
+
+def fidelity_table(surrogates: Mapping[str, Any], store):
+    """:func:`mdpl.calibrate.fidelity.fidelity_report` of each surrogate (name -> surrogate), one tidy table.
+
+    Adds a ``surrogate`` column; the per-report ``attrs`` (worst cases) are
+    dropped so the reports concatenate.
+    """
+    import pandas as pd
+
+    from mdpl.calibrate.fidelity import fidelity_report
+
+    frames = []
+    for kind, sur in surrogates.items():
+        rep = fidelity_report(sur, store)
+        rep = pd.DataFrame(rep.to_dict("list"))
+        rep["surrogate"] = kind
+        frames.append(rep)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

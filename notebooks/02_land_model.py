@@ -59,13 +59,13 @@ import pandas as pd
 
 from mdpl import plots
 from mdpl.ensemble import EnsembleStore
-from mdpl.report import Captions, data_banner, ensemble_sensitivity, show_markdown, top_parameters
+from mdpl.report import Captions, data_banner, ensemble_sensitivity, show_markdown, study_source, top_parameters
 from mdpl.study import load_study
 
 study = load_study(out_dir)
 store = EnsembleStore.open(Path(out_dir) / "ensemble")
 space = store.space
-show_markdown(data_banner(study.data_source, study.sites))
+show_markdown(data_banner(study_source(study), study.sites))
 cap = Captions(2)
 
 # %% [markdown]

@@ -53,14 +53,26 @@ def _nbval(paths, tmp: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
 
 
+#: days of synthetic forcing in the tiny twin study (short: the land model steps half-hourly)
+TINY_DAYS = 20
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """Copy the book sources, run ``mdpl book --strict`` on the tiny config into the copy."""
+    """A tiny twin study, then ``mdpl book --study-dir ... --strict`` into a copy of the book sources."""
+    from mdpl.config import load_config
+    from mdpl.data.synthetic import site_twin
+    from mdpl.study import twin_experiment
+
     tmp = tmp_path_factory.mktemp("book")
+    cfg = load_config(TINY)
+    study = tmp / "study"
+    twin_experiment(cfg, study, datasets=[site_twin(s, years=TINY_DAYS / 365.25, seed=cfg.seed)
+                                          for s in cfg.data.sites], progress=False)
     book = tmp / "book"
     shutil.copytree(BOOK_DIR, book, ignore=shutil.ignore_patterns("_build", "generated"))
     env = {**os.environ, "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
-    proc = subprocess.run([sys.executable, "-m", "mdpl", "book", "--config", str(TINY), "--out", str(tmp / "run"),
+    proc = subprocess.run([sys.executable, "-m", "mdpl", "book", "--config", str(TINY), "--study-dir", str(study),
                            "--book-dir", str(book), "--strict"], cwd=REPO_ROOT, env=env, capture_output=True,
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
