@@ -525,3 +525,30 @@ def fidelity_table(surrogates: Mapping[str, Any], store):
         rep["surrogate"] = kind
         frames.append(rep)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# --------------------------------------------------------------------------- chapters 4-7: which period
+
+def evaluation_period(records, *, min_n: int = 10) -> tuple[str, str]:
+    """The period the chapters score on, and a sentence saying why.
+
+    'test' (the held-out period) when every site has at least ``min_n``
+    measured test days of Qle; otherwise 'train', with a note that the record
+    is too short to hold days out (tiny test studies).
+    """
+    r = records[(records["flux"] == "Qle") & (records["scale"] == "daily") & (records["period"] == "test")]
+    if len(r) and r.groupby("site")["n"].max().min() >= min_n:
+        return "test", ("Scores are on the held-out test period, which calibration never saw (the last year "
+                        "where a site has two or more, else held-out blocks of four weeks).")
+    return "train", ("This study's records are too short to hold days out, so scores here are on the calibration "
+                     "period itself and measure fit, not prediction.")
+
+
+def metric_table(records, *, metric: str, period: str, scale: str = "daily", fluxes=("Qle", "Qh"),
+                 sources: Sequence[str] | None = None):
+    """Pivot of one metric: rows (site, flux), columns source (in ``sources`` order when given)."""
+    r = records[(records["period"] == period) & (records["scale"] == scale) & records["flux"].isin(list(fluxes))]
+    table = r.pivot_table(index=["site", "flux"], columns="source", values=metric, aggfunc="first")
+    if sources is not None:
+        table = table[[s for s in sources if s in table.columns]]
+    return table

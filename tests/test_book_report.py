@@ -216,3 +216,28 @@ def test_period_and_monthly_series_use_measured_days_of_the_period():
     np.testing.assert_allclose(ms["mdpl"].to_numpy() - mo.to_numpy(), 1.0)
     pts = taylor_points(ds, "Qle", ["default", "mdpl"])
     assert pts["mdpl"]["crmsd"] == pytest.approx(0.0, abs=1e-12) and pts["default"]["sd_ratio"] == pytest.approx(0.5)
+
+
+def _records():
+    import pandas as pd
+
+    rows = []
+    for site, n_test in (("A", 30), ("B", 12)):
+        for flux in ("Qle", "Qh", "NEE"):
+            for period, n in (("train", 100), ("test", n_test)):
+                for src, rmse in (("default", 30.0), ("mdpl", 20.0), ("dpl", 25.0)):
+                    rows.append({"site": site, "flux": flux, "period": period, "scale": "daily", "source": src,
+                                 "rmse": rmse + (period == "test"), "r": 0.5, "n": n})
+    return pd.DataFrame(rows)
+
+
+def test_evaluation_period_and_metric_table():
+    from mdpl.report import evaluation_period, metric_table
+
+    rec = _records()
+    assert evaluation_period(rec)[0] == "test"
+    assert evaluation_period(rec, min_n=20)[0] == "train"  # site B has only 12 test days
+    t = metric_table(rec, metric="rmse", period="test", sources=["default", "dpl", "mdpl", "direct"])
+    assert list(t.columns) == ["default", "dpl", "mdpl"]
+    assert list(t.index) == [("A", "Qh"), ("A", "Qle"), ("B", "Qh"), ("B", "Qle")]
+    assert t.loc[("A", "Qle"), "mdpl"] == 21.0

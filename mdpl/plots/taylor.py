@@ -96,7 +96,7 @@ def taylor_diagram(
         ax.text(1.03 * smax * math.cos(a), 1.03 * smax * math.sin(a), f"{rl:g}", fontsize=7,
                 ha="center", va="center", color="0.3")
     a = math.radians(48)
-    ax.text(1.1 * smax * math.cos(a), 1.1 * smax * math.sin(a), "correlation R", rotation=-42,
+    ax.text(1.15 * smax * math.cos(a), 1.15 * smax * math.sin(a), "correlation R", rotation=-42,
             fontsize=8, color="0.3", ha="center", va="center")
 
     # centred RMSD isolines: circles around the reference (1, 0)
