@@ -552,3 +552,43 @@ def metric_table(records, *, metric: str, period: str, scale: str = "daily", flu
     if sources is not None:
         table = table[[s for s in sources if s in table.columns]]
     return table
+
+
+def win_rates(records, *, period: str, source: str = "mdpl", baseline: str = "default",
+              fluxes=("Qle", "Qh"), metrics=("rmse", "r", "nse", "kge"), scales=("daily", "monthly")):
+    """Share (%) of (site, flux) pairs where ``source`` beats ``baseline``, per metric and scale.
+
+    "Beats" follows :data:`mdpl.evaluate.metrics.BETTER`: lower RMSE, higher
+    R/NSE/KGE. Pairs where either value is NaN do not count. Returns a
+    DataFrame (metric x scale) of percentages and one of pair counts.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from mdpl.evaluate.metrics import BETTER
+
+    rates, counts = {}, {}
+    for scale in scales:
+        r = records[(records["period"] == period) & (records["scale"] == scale) & records["flux"].isin(list(fluxes))]
+        wide = {m: r.pivot_table(index=["site", "flux"], columns="source", values=m, aggfunc="first") for m in metrics}
+        rates[scale], counts[scale] = {}, {}
+        for m, t in wide.items():
+            if source not in t or baseline not in t:
+                rates[scale][m], counts[scale][m] = np.nan, 0
+                continue
+            a, b = t[source], t[baseline]
+            ok = a.notna() & b.notna()
+            wins = (a[ok] < b[ok]) if BETTER[m] < 0 else (a[ok] > b[ok])
+            rates[scale][m] = 100.0 * float(wins.mean()) if ok.any() else np.nan
+            counts[scale][m] = int(ok.sum())
+    return pd.DataFrame(rates), pd.DataFrame(counts)
+
+
+def learned_unit_positions(calibration, space):
+    """(site x parameter) positions of a :class:`CalibrationResult`'s parameters in ``space``'s unit cube."""
+    import numpy as np
+    import pandas as pd
+
+    idx = [calibration.param_names.index(n) for n in space.names]
+    u = np.asarray(space.to_unit(np.asarray(calibration.params, float)[:, idx]), float)
+    return pd.DataFrame(u, index=list(calibration.sites), columns=list(space.names))

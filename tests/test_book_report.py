@@ -241,3 +241,36 @@ def test_evaluation_period_and_metric_table():
     assert list(t.columns) == ["default", "dpl", "mdpl"]
     assert list(t.index) == [("A", "Qh"), ("A", "Qle"), ("B", "Qh"), ("B", "Qle")]
     assert t.loc[("A", "Qle"), "mdpl"] == 21.0
+
+
+def test_win_rates_follow_metric_direction():
+    import pandas as pd
+
+    from mdpl.report import win_rates
+
+    rows = []
+    for site in ("A", "B"):
+        for src, rmse, r in (("default", 30.0, 0.6), ("mdpl", 20.0 if site == "A" else 40.0, 0.7)):
+            rows.append({"site": site, "flux": "Qle", "period": "test", "scale": "daily", "source": src,
+                         "rmse": rmse, "r": r, "nse": float("nan"), "kge": 0.1})
+    rates, counts = win_rates(pd.DataFrame(rows), period="test", scales=("daily",))
+    assert rates.loc["rmse", "daily"] == 50.0  # lower RMSE wins at A only
+    assert rates.loc["r", "daily"] == 100.0  # higher R wins at both
+    assert rates.loc["kge", "daily"] == 0.0  # ties are not wins
+    assert counts.loc["nse", "daily"] == 0
+
+
+def test_learned_unit_positions_map_through_the_space():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from mdpl.ils.parameters import PARAMETER_SPACE as space
+
+    lo, hi = np.asarray(space.lower), np.asarray(space.upper)
+    params = np.stack([lo, hi])
+    cal = SimpleNamespace(param_names=list(space.names), params=params, sites=["A", "B"])
+    from mdpl.report import learned_unit_positions
+
+    u = learned_unit_positions(cal, space)
+    assert np.allclose(u.loc["A"], 0.0) and np.allclose(u.loc["B"], 1.0)

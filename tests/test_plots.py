@@ -205,3 +205,9 @@ def test_scatter_compare_reports_r2_of_all_pairs():
     ss = np.sum((x.ravel()[1:] - x.ravel()[1:].mean()) ** 2)
     assert f"R² = {1 - 99 / ss:.3f}" in ax.get_title()
     assert "W m-2" in ax.get_xlabel()
+
+
+def test_metric_bars_says_no_data_when_empty():
+    df = pd.DataFrame({"site": [], "source": [], "kge": []})
+    fig, ax = metric_bars(df, value="kge")
+    assert ax.get_legend() is None and "no data" in [t.get_text() for t in ax.texts]

@@ -50,7 +50,10 @@ def metric_bars(df: pd.DataFrame, *, value: str, x: str = "site", hue: str = "so
     ax.axhline(0, color="black", lw=0.6)
     ax.set_ylabel(f"{value}" + (f" ({units})" if units else ""))
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, frameon=False, ncol=min(n, 6))
+    if table.size and table.notna().any().any():
+        ax.legend(fontsize=8, frameon=False, ncol=min(n, 6))
+    else:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="0.5")
     if title:
         ax.set_title(title)
     fig.tight_layout()
