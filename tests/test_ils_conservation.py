@@ -32,9 +32,9 @@ def model64():
 
 
 def test_synthetic_snow_rain_and_drought_close_energy_and_water(model64):
-    # a snowy continental late winter and a wet tropical forest, in one batch, with 3 parameter sets
-    sites = [site_twin("CN-Cng", years=30 / 365.25, start="2005-02-20"),
-             site_twin("ID-Pag", years=30 / 365.25, start="2005-02-20")]
+    # a snowy, thawing temperate winter and a wet tropical forest, in one batch, with 3 parameter sets
+    sites = [site_twin("DK-Fou", years=30 / 365.25, start="2005-01-21"),
+             site_twin("ID-Pag", years=30 / 365.25, start="2005-01-21")]
     n = min(d.sizes["time"] for d in sites)
     sites = [d.isel(time=slice(0, n)) for d in sites]
     rng = np.random.default_rng(1)

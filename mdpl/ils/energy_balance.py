@@ -62,17 +62,30 @@ _LS = C.LATENT_SUBLIMATION
 _EPS_SIGMA = C.EMISSIVITY * C.STEFAN_BOLTZMANN
 
 
-def _qsat_and_slope(ts, cq):
-    inv = 1.0 / (ts - 29.65)
-    qs = cq * torch.exp(_A - (_A * _B) * inv)
-    return qs, qs * inv * inv * (_A * _B)
+_CONST_CACHE: dict = {}
 
 
-def _vegetation_evap(t: SurfaceTerms, dq):
+def _consts(like: torch.Tensor):
+    """Scalar constants as 0-dim tensors of ``like``'s dtype/device (python scalars cost an extra cast per op)."""
+    key = (like.dtype, like.device)
+    k = _CONST_CACHE.get(key)
+    if k is None:
+        vals = dict(t0=29.65, a=_A, ab=_A * _B, es=_EPS_SIGMA, es4=4.0 * _EPS_SIGMA, lv=_LV, one=1.0)
+        k = _CONST_CACHE[key] = {n: torch.tensor(v, dtype=like.dtype, device=like.device) for n, v in vals.items()}
+    return k
+
+
+def _qsat_and_slope(ts, cq, k):
+    inv = torch.reciprocal(ts - k["t0"])
+    qs = cq * torch.exp(k["a"] - k["ab"] * inv)
+    return qs, qs * inv * inv * k["ab"]
+
+
+def _vegetation_evap(t: SurfaceTerms, dq, neg_wet_k):
     """Wet-canopy evaporation + transpiration (kg m-2 s-1), dew onto the canopy when dq < 0."""
     dq_pos = dq.clamp_min(0.0)
-    depl = torch.exp(-t.wet_k_dt * dq_pos)
-    e_wet = t.wc_rate * (1.0 - depl) + t.rho_g_wet * (dq - dq_pos)
+    depl = torch.exp(neg_wet_k * dq_pos)
+    e_wet = t.wc_rate - t.wc_rate * depl + t.rho_g_wet * (dq - dq_pos)
     return e_wet, t.rho_g_transp * dq_pos, depl
 
 
@@ -85,19 +98,21 @@ def solve_surface(t: SurfaceTerms, ts0: torch.Tensor, iterations: int):
     a1 = t.g_heat + t.g_ground
     const = t.rad_in + t.g_heat * t.tair + t.g_ground * t.t_soil1 + g_lin * t.qair
     wet_slope = t.wc_rate * t.wet_k_dt
+    neg_wet_k = -t.wet_k_dt
+    k = _consts(ts0)
     ts = ts0
     for _ in range(iterations):
-        qs, dqs = _qsat_and_slope(ts, t.cq)
+        qs, dqs = _qsat_and_slope(ts, t.cq, k)
         dq = qs - t.qair
-        e_wet, e_tr, depl = _vegetation_evap(t, dq)
+        e_wet, e_tr, depl = _vegetation_evap(t, dq, neg_wet_k)
         t3 = ts * ts * ts
-        f = const - _EPS_SIGMA * t3 * ts - a1 * ts - g_lin * qs - _LV * (e_wet + e_tr)
+        f = const - k["es"] * t3 * ts - a1 * ts - g_lin * qs - k["lv"] * (e_wet + e_tr)
         de_veg = torch.where(dq > 0, wet_slope * depl + t.rho_g_transp, t.rho_g_wet)
-        slope = (4.0 * _EPS_SIGMA) * t3 + a1 + (g_lin + _LV * de_veg) * dqs  # = -df/dTs > 0
+        slope = k["es4"] * t3 + a1 + (g_lin + k["lv"] * de_veg) * dqs  # = -df/dTs > 0
         ts = ts + f / slope
-    qs, _ = _qsat_and_slope(ts, t.cq)
+    qs, _ = _qsat_and_slope(ts, t.cq, k)
     dq = qs - t.qair
-    e_wet, e_tr, _ = _vegetation_evap(t, dq)
+    e_wet, e_tr, _ = _vegetation_evap(t, dq, neg_wet_k)
     e_soil = t.rho_g_soil * dq
     e_snow = t.rho_g_snow * dq
     qle = _LV * (e_wet + e_tr + e_soil) + _LS * e_snow
