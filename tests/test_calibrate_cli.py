@@ -71,6 +71,20 @@ def test_calibrate_writes_metrics_parameters_checkpoints_and_config(patched, tmp
     for ckpt in ("surrogates/multitask/surrogate.pt", "surrogates/singletask/surrogate.pt",
                  "calibration/mdpl/generator.pt", "calibration/direct/generator.pt"):
         assert (out / ckpt).is_file(), ckpt
+    # the study loads back without recomputing; its summaries agree with the records
+    from mdpl.study import load_study
+
+    st = load_study(out)
+    assert st.sites == ["SYN-A", "SYN-B"] and set(st.calibrations) == {"mdpl", "dpl", "direct"}
+    summ = st.summary(source="mdpl")
+    rec = df[(df.site == "SYN-A") & (df.flux == "Qle") & (df.period == "test") & (df.scale == "daily")].set_index("source")
+    row = summ[(summ.site == "SYN-A") & (summ.flux == "Qle")].iloc[0]
+    assert row.rmse_mdpl == pytest.approx(rec.loc["mdpl", "rmse"]) and row.rmse_default == pytest.approx(rec.loc["default", "rmse"])
+    h = st.headline(source="mdpl")
+    assert h["Qle_and_Qh"]["sites"] == 2 and 0 <= h["Qle_and_Qh"]["improved"] <= 2
+    assert {r["source"] for r in st.surrogate_gap} == {"mdpl", "dpl"}
+    assert not st.fidelity_table().empty
+    assert "obs_Qle" in st.series("SYN-A") and "sim_mdpl_Qh" in st.series("SYN-A")
     # a rerun reuses every finished stage and gives the same files
     before = {p: (out / p).stat().st_mtime_ns for p in ("calibration/mdpl/result.json", "surrogates/multitask/surrogate.pt")}
     metrics = (out / "metrics.json").read_text()
@@ -86,6 +100,14 @@ def test_same_seed_same_parameters_and_metrics(patched, tmp_path):
                      "--sources", "default", "mdpl", "--seed", "5"]) == 0
     assert (a / "parameters.csv").read_text() == (b / "parameters.csv").read_text()
     assert (a / "metrics.json").read_text() == (b / "metrics.json").read_text()
+
+
+def test_load_study_without_a_study_is_a_clear_error(tmp_path):
+    from mdpl.errors import ConfigError
+    from mdpl.study import load_study
+
+    with pytest.raises(ConfigError, match="no finished study"):
+        load_study(tmp_path)
 
 
 def test_unknown_site_bad_mode_and_bad_source_are_one_line_errors(tmp_path, capsys):
