@@ -592,3 +592,24 @@ def learned_unit_positions(calibration, space):
     idx = [calibration.param_names.index(n) for n in space.names]
     u = np.asarray(space.to_unit(np.asarray(calibration.params, float)[:, idx]), float)
     return pd.DataFrame(u, index=list(calibration.sites), columns=list(space.names))
+
+
+# --------------------------------------------------------------------------- chapter 5: benchmark
+
+def benchmark_table(out_dir) -> tuple[Any, bool]:
+    """The ranked benchmark table of a study directory, and whether it holds outside models.
+
+    ``out_dir/benchmark/benchmark.csv`` (written by ``mdpl book`` or
+    ``mdpl benchmark --study``) when present; otherwise the study's own
+    parameter sources only (:func:`mdpl.baselines.table.study_rows`), ranked
+    with :func:`mdpl.evaluate.tables.rank_table`.
+    """
+    import pandas as pd
+
+    from mdpl.baselines.table import study_rows
+    from mdpl.evaluate.tables import rank_table, tidy
+
+    csv = Path(out_dir) / "benchmark" / "benchmark.csv"
+    if csv.is_file():
+        return pd.read_csv(csv), True
+    return rank_table(tidy(study_rows(out_dir))), False

@@ -274,3 +274,20 @@ def test_learned_unit_positions_map_through_the_space():
 
     u = learned_unit_positions(cal, space)
     assert np.allclose(u.loc["A"], 0.0) and np.allclose(u.loc["B"], 1.0)
+
+
+def test_benchmark_table_falls_back_to_the_study_rows(tmp_path):
+    import json
+
+    from mdpl.report import benchmark_table
+
+    recs = [{"site": "A", "flux": "Qle", "period": "test", "scale": "daily", "source": src, "rmse": v, "r": 0.5,
+             "nse": 0.1, "kge": 0.2, "bias": 1.0, "n": 30} for src, v in (("default", 30.0), ("mdpl", 20.0))]
+    (tmp_path / "metrics.json").write_text(json.dumps({"records": recs}))
+    table, external = benchmark_table(tmp_path)
+    assert not external
+    ranks = dict(zip(table["model"], table["rank"]))
+    assert ranks["MdPL"] == 1 and len(ranks) == 2
+    (tmp_path / "benchmark").mkdir()
+    table.assign(model="JULES").to_csv(tmp_path / "benchmark" / "benchmark.csv", index=False)
+    assert benchmark_table(tmp_path)[1] is True

@@ -1,0 +1,119 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 5. Benchmark against established models
+#
+# ## Overview
+#
+# Paper experiment 3. How does the calibrated land model compare with models
+# the community already runs at these towers? PLUMBER2 {cite:p}`ukkola2022plumber2`
+# scored established land surface models (here JULES and ecLand) on every
+# site, and PLUMBER {cite:p}`best2015plumber,abramowitz2012benchmark` showed
+# that simple empirical models set a surprisingly high bar: `1lin` (a linear
+# regression of each flux on shortwave radiation) and `3km27` (a regression on
+# radiation, temperature and humidity within 27 clusters of the forcing),
+# both trained on other sites. An LSTM trained on the tower observations
+# themselves is the purely statistical competitor (per site, and
+# leave-one-site-out).
+#
+# Models are ranked only within comparable groups: the same site, flux, time
+# scale and scoring basis (held-out period; or PLUMBER2's basis: the whole
+# record, measured half-hours, against the uncorrected fluxes).
+#
+# ## What you need
+#
+# A finished study in `out_dir`. The outside models need real tower data:
+# `mdpl book` then writes `benchmark/benchmark.csv` into the study directory
+# (as `mdpl benchmark --study DIR` does); otherwise this chapter ranks the
+# study's own parameter sources only.
+
+# %% tags=["parameters"]
+sites = []  # site codes; empty: every site of the study
+mode = "quick"  # quick | full
+device = "auto"  # auto | cpu | cuda
+data_dir = ""  # empty: $MDPL_DATA_DIR, ../shared/data, else the synthetic default
+out_dir = "runs/book-quick"  # the study's output directory (read only here)
+seed = 0
+config = ""  # a study configuration YAML; empty: defaults for `mode`
+
+# %% [markdown]
+# ## The run
+
+# %%
+import matplotlib.pyplot as plt
+
+from mdpl import plots
+from mdpl.evaluate.ranking import ranking_figure
+from mdpl.evaluate.tables import mean_rank
+from mdpl.report import Captions, benchmark_table, data_banner, show_markdown, study_source
+from mdpl.study import load_study
+
+study = load_study(out_dir)
+show_markdown(data_banner(study_source(study), study.sites))
+cap = Captions(5)
+table, external = benchmark_table(out_dir)
+scored = table[table["rank"].notna()]
+comparisons = [c for c in ("held_out", "plumber2_basis", "training") if c in set(scored["comparison"])]
+show_markdown(
+    "Models compared: " + ", ".join(f"`{m}`" for m in sorted(table["model"].unique())) + "."
+    + ("" if external else " Only the study's own parameter sources are ranked here: the PLUMBER2 peers, the "
+       "empirical benchmarks and the LSTM were scored against real towers, and this study did not run on them.")
+)
+
+# %% [markdown]
+# ## The figures and tables
+
+# %%
+include = tuple(c for c in comparisons if c != "training") or ("training",)
+fig, axes = ranking_figure(scored, include=include)
+cap.figure(fig, "Rank of every model by RMSE within each comparable group (rows: sites; 1 = lowest RMSE, green), "
+                "one panel per flux, time scale and scoring basis; the numbers are the RMSE (W m-2 for Qle and Qh, "
+                "umol m-2 s-1 for NEE).")
+
+# %%
+mr = mean_rank(scored)
+mr = mr[mr["comparison"].isin(include)].set_index(["comparison", "scale", "flux", "model"]).sort_index()
+cap.table(plots.styled_table(mr, caption="Mean rank by RMSE", decimals=2),
+          "Mean rank of each model over the sites it was scored at (1 = best), number of sites and mean RMSE, per "
+          "scoring basis, time scale and flux; rules separate the scoring bases.",
+          units="rank and sites dimensionless; mean RMSE in W m-2 (Qle, Qh) or umol m-2 s-1 (NEE)")
+
+# %%
+daily = scored[(scored["scale"] == "daily") & scored["flux"].isin(["Qle", "Qh"])]
+if len(daily):
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.6), squeeze=False)
+    for ax, flux in zip(axes[0], ["Qle", "Qh"]):
+        plots.metric_bars(daily[daily["flux"] == flux], value="kge", x="site", hue="model", ax=ax,
+                          title=f"{flux}, daily, {include[0].replace('_', ' ')}")
+    fig.tight_layout()
+    cap.figure(fig, "Kling-Gupta efficiency of every model at every site, daily scale (dimensionless; 1 is perfect).")
+
+# %% [markdown]
+# ## What it shows
+
+# %%
+focus = mr.xs("MdPL", level="model") if "MdPL" in mr.index.get_level_values("model") else None
+if focus is not None and len(focus):
+    n_models = scored.groupby(["comparison", "scale", "flux"])["model"].nunique()
+    show_markdown("MdPL's mean rank: " + "; ".join(
+        f"{flux} {scale} ({comp.replace('_', ' ')}): {row.mean_rank:.2f} of {n_models.loc[(comp, scale, flux)]}"
+        for (comp, scale, flux), row in focus.iterrows()) + ".")
+else:
+    show_markdown("This study has no MdPL rows to rank.")
+
+# %% [markdown]
+# ## What comes next
+#
+# Chapter 7 looks beyond the paper: NEE, the physical sense of the learned
+# parameters and the robustness of the improvement across metrics.
