@@ -60,6 +60,6 @@ def test_float32_default_closes_energy_to_half_a_watt():
 def test_real_site_closes_energy_and_water(model64, real_data_dir):
     from mdpl.data import load_sites
 
-    ds = load_sites(real_data_dir, sites=["DK-Fou"])[0].isel(time=slice(0, 30 * 48))  # January: frost, rain
+    ds = load_sites(real_data_dir, sites=["DK-Fou"])[0].isel(time=slice(0, 20 * 48))  # January: frost, rain
     res = model64.simulate(ds, None, spinup=False)
     _check(res, "DK-Fou January")
