@@ -241,9 +241,13 @@ def run_book(*, mode: str | None = None, config: str | os.PathLike | None = None
 
 
 def build_html(book_dir: str | os.PathLike = BOOK_DIR, *, strict: bool = False) -> Path:
-    """Run ``jupyter-book build BOOK_DIR`` (``-W --keep-going`` when strict); return index.html."""
+    """Run ``jupyter-book build --all BOOK_DIR`` (``-W --keep-going`` when strict); return index.html.
+
+    ``--all`` rebuilds every page, so pages that only include the regenerated
+    banner are never left stale.
+    """
     exe = Path(sys.executable).parent / "jupyter-book"
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book_dir)]
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", "--all", str(book_dir)]  # --all: banner changes
     if strict:
         cmd += ["-W", "--keep-going"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
