@@ -52,3 +52,15 @@ def test_gradcheck_float64_short_run(summer):
 
     u = torch.zeros(2, SPACE.n, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(f, (u,), eps=1e-7, atol=1e-5, rtol=1e-4)
+
+
+def test_daily_checkpointing_gives_the_same_gradients(summer):
+    ds = summer.isel(time=slice(0, 96))
+    grads = []
+    for ck in (True, False):
+        m = EmbeddedLSM(LsmConfig(checkpoint_days=ck), device="cpu", dtype=torch.float64)
+        p = torch.tensor(SPACE.defaults("CRO"), requires_grad=True)
+        r = m.simulate(ds, p, daily=True, spinup=False)
+        (r["Qle"].sum() + r["Qh"].sum()).backward()
+        grads.append(p.grad)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-10, atol=1e-12)
