@@ -91,6 +91,7 @@ def test_every_page_says_which_data_it_ran_on(built):
     for f in toc_files(built["book"]):
         text = (html / f"{f}.html").read_text()
         assert "embedded synthetic default" in text or "Real flux-tower data" in text, f"{f}: no data banner"
+        assert ":::{admonition}" not in text and "{cite:" not in text, f"{f}: MyST left unrendered"
 
 
 def test_every_figure_has_a_caption_and_every_table_units(built):
