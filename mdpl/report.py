@@ -613,3 +613,18 @@ def benchmark_table(out_dir) -> tuple[Any, bool]:
     if csv.is_file():
         return pd.read_csv(csv), True
     return rank_table(tidy(study_rows(out_dir))), False
+
+
+def select_sites(available: Sequence[str], wanted: Sequence[str] | None) -> list[str]:
+    """The sites a chapter shows: ``wanted`` (the notebook's ``sites`` parameter) in study order, or all.
+
+    A wanted site the study does not have is a :class:`mdpl.ConfigError` naming it.
+    """
+    from mdpl.errors import ConfigError
+
+    if not wanted:
+        return list(available)
+    missing = [s for s in wanted if s not in available]
+    if missing:
+        raise ConfigError(f"site(s) {', '.join(missing)} not in this study (it has {', '.join(available)})")
+    return [s for s in available if s in set(wanted)]

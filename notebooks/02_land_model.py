@@ -59,13 +59,15 @@ import pandas as pd
 
 from mdpl import plots
 from mdpl.ensemble import EnsembleStore
-from mdpl.report import Captions, data_banner, ensemble_sensitivity, show_markdown, study_source, top_parameters
+from mdpl.report import (Captions, data_banner, ensemble_sensitivity, select_sites, show_markdown, study_source,
+                         top_parameters)
 from mdpl.study import load_study
 
 study = load_study(out_dir)
 store = EnsembleStore.open(Path(out_dir) / "ensemble")
 space = store.space
-show_markdown(data_banner(study_source(study), study.sites))
+shown = select_sites(store.sites, sites)
+show_markdown(data_banner(study_source(study), shown))
 cap = Captions(2)
 
 # %% [markdown]
@@ -79,7 +81,7 @@ cap.table(bounds[["units", "lower", "upper", "scale", "description"]],
           units="in the units column of each parameter")
 
 # %%
-igbp = {f.site: f.igbp for f in store.features.values()}
+igbp = {site: store.features[site].igbp for site in shown}
 defaults = pd.DataFrame({f"{site} ({cls})": space.defaults(cls) for site, cls in igbp.items()}, index=space.names)
 cap.table(plots.styled_table(defaults, caption="PFT default parameters per study site", decimals=3, separate_level=None),
           "Default parameters of each study site, taken from the per-IGBP table of the land model (these are the "
@@ -90,8 +92,8 @@ cap.table(plots.styled_table(defaults, caption="PFT default parameters per study
 import matplotlib.pyplot as plt  # noqa: E402
 
 units = {"Qle": "W m-2", "Qh": "W m-2", "NEE": "umol m-2 s-1"}
-fig, axes = plt.subplots(len(store.sites), 3, figsize=(12, 2.6 * len(store.sites)), squeeze=False)
-for i, site in enumerate(store.sites):
+fig, axes = plt.subplots(len(shown), 3, figsize=(12, 2.6 * len(shown)), squeeze=False)
+for i, site in enumerate(shown):
     f = store.features[site]
     for j, flux in enumerate(["Qle", "Qh", "NEE"]):
         obs = f.obs[flux].astype(float)
@@ -105,7 +107,7 @@ cap.figure(fig, f"The perturbed parameter ensemble ({store.n_members} members pe
                 "Calibration can only reach what this band covers.")
 
 # %%
-sens = ensemble_sensitivity(store)
+sens = {flux: table[shown] for flux, table in ensemble_sensitivity(store).items()}
 fig, axes = plt.subplots(1, len(sens), figsize=(4.2 * len(sens), 0.9 + 0.42 * space.n), squeeze=False)
 for ax, (flux, table) in zip(axes[0], sens.items()):
     plots.heatmap(table, ax=ax, title=flux, colorbar_label="Spearman rank correlation")

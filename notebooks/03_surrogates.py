@@ -63,7 +63,7 @@ from mdpl import plots
 from mdpl.calibrate.fidelity import predict_members
 from mdpl.calibrate.surrogate_training import TrainedSurrogate
 from mdpl.ensemble import EnsembleStore
-from mdpl.report import Captions, data_banner, fidelity_table, show_markdown, study_source
+from mdpl.report import Captions, data_banner, fidelity_table, select_sites, show_markdown, study_source
 from mdpl.study import load_study
 
 study = load_study(out_dir)
@@ -71,7 +71,8 @@ store = EnsembleStore.open(Path(out_dir) / "ensemble")
 surrogates = {kind: TrainedSurrogate.load(Path(out_dir) / "surrogates" / kind)
               for kind in ("singletask", "multitask") if (Path(out_dir) / "surrogates" / kind).is_dir()}
 fidelity = fidelity_table(surrogates, store)
-show_markdown(data_banner(study_source(study), study.sites))
+shown = select_sites(store.sites, sites)
+show_markdown(data_banner(study_source(study), shown))
 cap = Captions(3)
 
 # %% [markdown]
@@ -109,14 +110,14 @@ units = {"Qle": "W m-2", "Qh": "W m-2", "NEE": "umol m-2 s-1"}
 tasks = [t for t in ("Qle", "Qh", "NEE") if all(t in s.tasks for s in surrogates.values())]
 fig, axes = plt.subplots(len(surrogates), len(tasks), figsize=(3.6 * len(tasks), 3.6 * len(surrogates)), squeeze=False)
 for i, (kind, s) in enumerate(surrogates.items()):
-    preds = {site: predict_members(s, store, site, s.split[site]["test"]) for site in store.sites if site in s.split}
+    preds = {site: predict_members(s, store, site, s.split[site]["test"]) for site in shown if site in s.split}
     for j, flux in enumerate(tasks):
         ref = np.concatenate([store.member_series(site, flux)[s.split[site]["test"]].ravel() for site in preds])
         pred = np.concatenate([preds[site][flux].ravel() for site in preds])
         plots.scatter_compare(ref, pred, ax=axes[i, j], label="mdpl" if kind == "multitask" else "dpl",
                               units=units[flux], xlabel=f"land model {flux}", ylabel="surrogate", title=kind)
 fig.tight_layout()
-cap.figure(fig, "Daily fluxes of the surrogates against the land model on held-out ensemble members (all sites "
+cap.figure(fig, "Daily fluxes of the surrogates against the land model on held-out ensemble members (the sites shown "
                 "pooled; a random subset of points is drawn). Points on the dashed 1:1 line are perfect; the title "
                 "gives R² over all pairs.")
 

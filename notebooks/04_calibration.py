@@ -52,30 +52,32 @@ import pandas as pd
 
 from mdpl import plots
 from mdpl.report import (Captions, data_banner, describe_change, evaluation_period, metric_table, monthly_series,
-                         period_series, show_markdown, study_source, taylor_points)
+                         period_series, select_sites, show_markdown, study_source, taylor_points)
 from mdpl.study import load_study
 
 study = load_study(out_dir)
-show_markdown(data_banner(study_source(study), study.sites))
+shown = select_sites(study.sites, sites)
+records = study.records[study.records["site"].isin(shown)]
+show_markdown(data_banner(study_source(study), shown))
 cap = Captions(4)
 order = ["default", "dpl", "mdpl", "direct", "classical"]
-sources = [s for s in order if s in set(study.records["source"])]
-period, why = evaluation_period(study.records)
-series = {site: study.series(site) for site in study.sites}
+sources = [s for s in order if s in set(records["source"])]
+period, why = evaluation_period(records)
+series = {site: study.series(site) for site in shown}
 show_markdown(why)
 
 # %% [markdown]
 # ## The figures and tables
 
 # %%
-rmse = metric_table(study.records, metric="rmse", period=period, sources=sources)
+rmse = metric_table(records, metric="rmse", period=period, sources=sources)
 cap.table(plots.styled_table(rmse, caption=f"Daily RMSE, {period} period", decimals=1, highlight="min"),
           f"Root mean square error of daily mean latent (Qle) and sensible (Qh) heat against the tower, "
           f"{period} period, measured days only; lower is better, the best source per row in bold.",
           units="W m-2")
 
 # %%
-corr = metric_table(study.records, metric="r", period=period, sources=sources)
+corr = metric_table(records, metric="r", period=period, sources=sources)
 cap.table(plots.styled_table(corr, caption=f"Daily correlation R, {period} period", decimals=2, highlight="max"),
           f"Pearson correlation of daily means with the tower, {period} period; higher is better, the best source "
           "per row in bold.", units="dimensionless")
@@ -85,9 +87,9 @@ show_markdown(plots.TAYLOR_HOWTO)
 
 # %%
 for flux in ("Qle", "Qh"):
-    n = len(study.sites)
+    n = len(shown)
     fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 4.4), squeeze=False)
-    for k, (ax, site) in enumerate(zip(axes[0], study.sites)):
+    for k, (ax, site) in enumerate(zip(axes[0], shown)):
         pts = taylor_points(series[site], flux, sources, period)
         plots.taylor_diagram(pts, ax=ax, title=f"{site}: {flux}", arrows=[("default", "mdpl")], legend=k == 0)
     fig.tight_layout()
@@ -95,9 +97,9 @@ for flux in ("Qle", "Qh"):
                     "(legend); black star: the observations; the arrow runs from the default parameters to MdPL. "
                     "Dashed green circles: centred RMSE divided by the observed standard deviation (smaller is "
                     "better); grey rays: correlation R (towards the horizontal axis is better).")
-    b = study.records[(study.records.period == period) & (study.records.scale == "daily") & (study.records.flux == flux)]
+    b = records[(records.period == period) & (records.scale == "daily") & (records.flux == flux)]
     words = []
-    for site in study.sites:
+    for site in shown:
         g = b[b.site == site].set_index("source")
         if {"default", "mdpl"} <= set(g.index):
             words.append(f"- **{site}**: " + describe_change(g.loc["default"], g.loc["mdpl"], flux=flux, units="W m-2"))
@@ -108,7 +110,7 @@ for flux in ("Qle", "Qh"):
 
 # %%
 for flux in ("Qle", "Qh"):
-    panels = {site: period_series(series[site], flux, sources, period) for site in study.sites}
+    panels = {site: period_series(series[site], flux, sources, period) for site in shown}
     fig, axes = plots.plot_series_grid(panels, var=flux, units="W m-2", scale="daily")
     cap.figure(fig, f"Daily mean {flux} at each site over the {period} period: tower observations on measured days "
                     "(black; gaps are days with too few measured half-hours) and the land model with each parameter "
@@ -116,7 +118,7 @@ for flux in ("Qle", "Qh"):
 
 # %%
 for flux in ("Qle", "Qh"):
-    panels = {site: monthly_series(series[site], flux, sources, "all") for site in study.sites}
+    panels = {site: monthly_series(series[site], flux, sources, "all") for site in shown}
     fig, axes = plots.plot_series_grid(panels, var=flux, units="W m-2", scale="monthly")
     cap.figure(fig, f"Monthly mean {flux} over each site's whole record (calibration and test periods), computed "
                     "from the measured days only (the same days for the tower and every model run; months with fewer "
@@ -133,6 +135,7 @@ cap.table(cost, "What each calibration cost: wall-clock time on this machine, ru
 
 # %%
 summary = study.summary(period=period, scale="daily", source="mdpl", baseline="default")
+summary = summary[summary["site"].isin(shown)] if len(summary) else summary
 lines = []
 if len(summary):
     for flux in ("Qle", "Qh"):

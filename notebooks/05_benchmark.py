@@ -56,13 +56,15 @@ import matplotlib.pyplot as plt
 from mdpl import plots
 from mdpl.evaluate.ranking import ranking_figure
 from mdpl.evaluate.tables import mean_rank
-from mdpl.report import Captions, benchmark_table, data_banner, show_markdown, study_source
+from mdpl.report import Captions, benchmark_table, data_banner, select_sites, show_markdown, study_source
 from mdpl.study import load_study
 
 study = load_study(out_dir)
-show_markdown(data_banner(study_source(study), study.sites))
+shown = select_sites(study.sites, sites)
+show_markdown(data_banner(study_source(study), shown))
 cap = Captions(5)
 table, external = benchmark_table(out_dir)
+table = table[table["site"].isin(shown)]
 scored = table[table["rank"].notna()]
 comparisons = [c for c in ("held_out", "plumber2_basis", "training") if c in set(scored["comparison"])]
 show_markdown(

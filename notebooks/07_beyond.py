@@ -52,17 +52,19 @@ import pandas as pd
 from mdpl import plots
 from mdpl.ensemble import EnsembleStore
 from mdpl.report import (Captions, bound_hits, data_banner, evaluation_period, learned_unit_positions, metric_table,
-                         show_markdown, study_source, win_rates)
+                         select_sites, show_markdown, study_source, win_rates)
 from mdpl.study import load_study
 
 study = load_study(out_dir)
+shown = select_sites(study.sites, sites)
+records = study.records[study.records["site"].isin(shown)]
 space = EnsembleStore.open(Path(out_dir) / "ensemble").space
-show_markdown(data_banner(study_source(study), study.sites))
+show_markdown(data_banner(study_source(study), shown))
 cap = Captions(7)
 order = ["default", "dpl", "mdpl", "direct", "classical"]
-sources = [s for s in order if s in set(study.records["source"])]
-period, why = evaluation_period(study.records)
-igbp = study.records.drop_duplicates("site").set_index("site")["igbp"].to_dict()
+sources = [s for s in order if s in set(records["source"])]
+period, why = evaluation_period(records)
+igbp = records.drop_duplicates("site").set_index("site")["igbp"].to_dict()
 show_markdown(why)
 
 # %% [markdown]
@@ -71,7 +73,7 @@ show_markdown(why)
 # ### NEE: the uncalibrated flux
 
 # %%
-nee = pd.concat({m: metric_table(study.records, metric=m, period=period, fluxes=("NEE",), sources=sources)
+nee = pd.concat({m: metric_table(records, metric=m, period=period, fluxes=("NEE",), sources=sources)
                  for m in ("rmse", "r")}, axis=1)
 cap.table(plots.styled_table(nee, caption=f"NEE skill, daily, {period} period", decimals=2),
           "Net ecosystem exchange of the land model with each parameter source against the tower (daily means, "
@@ -82,8 +84,8 @@ cap.table(plots.styled_table(nee, caption=f"NEE skill, daily, {period} period", 
 # ### Physical sense of the learned parameters
 
 # %%
-learned = {src: learned_unit_positions(c, space) for src, c in study.calibrations.items()}
-defaults_unit = pd.DataFrame({s: space.to_unit(space.defaults(igbp[s])) for s in study.sites}, index=space.names).T
+learned = {src: learned_unit_positions(c, space).loc[shown] for src, c in study.calibrations.items()}
+defaults_unit = pd.DataFrame({s: space.to_unit(space.defaults(igbp[s])) for s in shown}, index=space.names).T
 for src in [s for s in ("mdpl", "direct") if s in learned]:
     fig, ax = plots.parameter_strip(learned[src], defaults_unit=defaults_unit, title=f"{src} parameters")
     cap.figure(fig, f"Where the {src} parameters of each site (filled diamonds) sit between the lower (0) and upper "
@@ -94,9 +96,9 @@ for src in [s for s in ("mdpl", "direct") if s in learned]:
 # %%
 if "mdpl" in study.calibrations:
     c = study.calibrations["mdpl"]
-    phys = pd.DataFrame(c.params, index=c.sites, columns=c.param_names).T
+    phys = pd.DataFrame(c.params, index=c.sites, columns=c.param_names).loc[shown].T
     phys.insert(0, "units", c.param_units)
-    for s in c.sites:
+    for s in shown:
         phys[f"{s} default"] = space.defaults(igbp[s])
     cap.table(plots.styled_table(phys.set_index("units", append=True), caption="MdPL parameters and PFT defaults",
                                  decimals=3, separate_level=None),
@@ -125,7 +127,7 @@ if twin.is_file():
 # ### Robustness across metrics and scales
 
 # %%
-rates, counts = win_rates(study.records, period=period, source="mdpl", baseline="default")
+rates, counts = win_rates(records, period=period, source="mdpl", baseline="default")
 cap.table(plots.styled_table(rates, caption="MdPL beats default (% of site-flux pairs)", decimals=0, separate_level=None),
           f"Share of (site, flux) pairs, Qle and Qh, {period} period, where the MdPL run beats the default run by "
           "each metric (lower RMSE; higher R, NSE, KGE) at daily and monthly scale. "
@@ -137,8 +139,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 fig, axes = plt.subplots(2, 2, figsize=(11, 6.4), squeeze=False)
 for i, flux in enumerate(["Qle", "Qh"]):
     for j, scale in enumerate(["daily", "monthly"]):
-        sel = study.records[(study.records.period == period) & (study.records.flux == flux)
-                            & (study.records.scale == scale)]
+        sel = records[(records.period == period) & (records.flux == flux) & (records.scale == scale)]
         plots.metric_bars(sel, value="kge", x="site", hue="source", ax=axes[i, j], hue_order=sources,
                           title=f"{flux}, {scale}")
 fig.tight_layout()

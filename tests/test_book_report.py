@@ -291,3 +291,12 @@ def test_benchmark_table_falls_back_to_the_study_rows(tmp_path):
     (tmp_path / "benchmark").mkdir()
     table.assign(model="JULES").to_csv(tmp_path / "benchmark" / "benchmark.csv", index=False)
     assert benchmark_table(tmp_path)[1] is True
+
+
+def test_select_sites_keeps_study_order_and_names_unknown_sites():
+    from mdpl.report import select_sites
+
+    assert select_sites(["A", "B", "C"], []) == ["A", "B", "C"]
+    assert select_sites(["A", "B", "C"], ["C", "A"]) == ["A", "C"]
+    with pytest.raises(ConfigError, match="ZZ not in this study"):
+        select_sites(["A"], ["ZZ"])
