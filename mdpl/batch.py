@@ -5,7 +5,7 @@ processes by default (``n_workers = min(sites, cores)``), or an existing
 cluster with ``--scheduler ADDRESS`` (e.g. one made by dask-jobqueue on
 SLURM; workers then need the output directory on a shared file system).
 
-Outputs are written atomically: papermill writes ``.<site>.ipynb.partial``
+Outputs are written atomically: papermill writes ``.<site>.partial.ipynb``
 and only a finished run is renamed to ``<site>.ipynb`` (a failed run to
 ``<site>.failed.ipynb``), followed by a per-site status record
 ``.status/<site>.json``. A site counts as done when both exist and the
@@ -150,7 +150,7 @@ def execute_site(nb_json: str, site: str, parameters: dict, out_dir: str, *, ker
     out.mkdir(parents=True, exist_ok=True)
     final = out / f"{site}.ipynb"
     failed = out / f"{site}.failed.ipynb"
-    partial = out / f".{site}.ipynb.partial"
+    partial = out / f".{site}.partial.ipynb"
     record = {
         "site": site,
         "parameters": parameters,
