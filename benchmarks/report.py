@@ -55,7 +55,12 @@ def timer(store: dict, key: str):
 def write_section(title: str, body: str, command: str, path: Path = RESULTS) -> Path:
     """Replace (or append) the ``## title`` section of RESULTS.md; other sections are kept as they are."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    section = f"## {title}\n\n- date: {stamp}\n- hardware: {hardware()}\n- command: `{command}`\n\n{body.strip()}\n"
+    try:
+        load = "load average {:.1f} / {:.1f} / {:.1f} (1/5/15 min) when written".format(*os.getloadavg())
+    except OSError:  # pragma: no cover
+        load = "load average unknown"
+    section = (f"## {title}\n\n- date: {stamp}\n- hardware: {hardware()}\n- machine load: {load}\n"
+               f"- command: `{command}`\n\n{body.strip()}\n")
     text = path.read_text() if path.is_file() else "# Benchmark results\n\nWritten by `mdpl bench NAME`; one section per bench.\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
