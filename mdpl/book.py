@@ -13,7 +13,8 @@ What ``make book`` runs. Steps:
    times, seeds);
 5. on real data, build the benchmark table against PLUMBER2 peers, empirical
    models and the LSTM (``benchmark/benchmark.csv`` in the study directory);
-6. run ``jupyter-book build book/`` (the book never re-executes notebooks).
+6. run (or reuse) the leave-one-site-out transfer experiment (:mod:`mdpl.transfer`);
+7. run ``jupyter-book build book/`` (the book never re-executes notebooks).
 
 The table of contents is the single list of chapters: a chapter not in
 ``_toc.yml`` is neither executed nor built.
@@ -188,6 +189,41 @@ def ensure_benchmark(study, cfg, out: Path, source: str) -> float:
     return time.perf_counter() - t0
 
 
+def ensure_transfer(study, cfg, out: Path, source: str) -> float:
+    """Run (or reuse) the leave-one-site-out transfer experiment (:mod:`mdpl.transfer`) for chapter 6.
+
+    Needs the study's forcing: the real files, or the synthetic default the
+    twin ran on. A study on directly supplied datasets is reused only if its
+    transfer results already exist. Returns wall seconds.
+    """
+    from mdpl.transfer import groups_of, loso_transfer
+
+    t0 = time.perf_counter()
+    if not (out / "surrogates" / "multitask").is_dir():
+        return 0.0
+    from mdpl.ensemble import EnsembleStore
+
+    features = EnsembleStore.open(out / "ensemble").features
+    if not groups_of(features):
+        return 0.0
+    if source == "real":
+        from mdpl.data import load_sites
+
+        datasets = load_sites(cfg.data.data_dir, list(study.sites))
+    elif source == "synthetic" and not (out / "transfer" / "stage.json").is_file():
+        from mdpl.data.synthetic import default_sites
+
+        datasets = default_sites(years=cfg.data.synthetic_years, seed=cfg.seed, sites=list(study.sites))
+    else:
+        datasets = []  # reuse what is there (or nothing, for directly supplied data)
+    try:
+        loso_transfer(cfg, out, datasets)
+    except ConfigError:
+        if datasets:
+            raise
+    return time.perf_counter() - t0
+
+
 def run_book(*, mode: str | None = None, config: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
              book_dir: str | os.PathLike = BOOK_DIR, notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
              build: bool = True, strict: bool = False, only: list[str] | None = None,
@@ -216,6 +252,7 @@ def run_book(*, mode: str | None = None, config: str | os.PathLike | None = None
     study, source, timings["study (run or load from cache)"] = ensure_study(cfg, out_dir, study_dir=study_dir)
     sites = list(study.sites)
     timings["benchmark (run or load from cache)"] = ensure_benchmark(study, cfg, out_dir, source)
+    timings["transfer (run or load from cache)"] = ensure_transfer(study, cfg, out_dir, source)
     timings.update({f"study stage {k.removesuffix('_s')}": float(v) for k, v in study.timings.items()})
     gen = book / GENERATED
     banner = data_banner(source, sites, cfg.data.data_dir)

@@ -162,8 +162,9 @@ def describe_change(before: Mapping[str, float], after: Mapping[str, float], *, 
         pct = 100.0 * (a - b) / b if b else math.nan
         verdict = "better" if a < b else ("worse" if a > b else "unchanged")
         direction = "fell" if a < b else ("rose" if a > b else "stayed")
-        parts.append(f"{flux} RMSE {direction} from {_fmt(b, 1)} to {_fmt(a, 1)} {units} "
-                     f"({_fmt(pct, 0)} %) with {after_label} compared with {before_label}: "
+        nd = 1 if _fmt(b, 1) != _fmt(a, 1) else 3
+        parts.append(f"{flux} RMSE {direction} from {_fmt(b, nd)} to {_fmt(a, nd)} {units} "
+                     f"({_fmt(pct, 0 if abs(pct) >= 1 else 1)} %) with {after_label} compared with {before_label}: "
                      f"{verdict} (lower RMSE is better).")
     else:
         parts.append(f"{flux} RMSE: not available for both {before_label} and {after_label}.")
@@ -171,7 +172,8 @@ def describe_change(before: Mapping[str, float], after: Mapping[str, float], *, 
     if math.isfinite(b) and math.isfinite(a):
         verdict = "better" if a > b else ("worse" if a < b else "unchanged")
         direction = "rose" if a > b else ("fell" if a < b else "stayed")
-        parts.append(f"Its correlation R {direction} from {_fmt(b)} to {_fmt(a)}: {verdict} (higher R is better).")
+        nd = 2 if _fmt(b) != _fmt(a) else 4
+        parts.append(f"Its correlation R {direction} from {_fmt(b, nd)} to {_fmt(a, nd)}: {verdict} (higher R is better).")
     else:
         parts.append(f"Its correlation R: not available for both {before_label} and {after_label}.")
     return " ".join(parts)
@@ -628,3 +630,31 @@ def select_sites(available: Sequence[str], wanted: Sequence[str] | None) -> list
     if missing:
         raise ConfigError(f"site(s) {', '.join(missing)} not in this study (it has {', '.join(available)})")
     return [s for s in available if s in set(wanted)]
+
+
+# --------------------------------------------------------------------------- chapter 6: transfer
+
+def transfer_table(study_records, transfer_records, *, metric: str = "kge", period: str, scale: str = "daily",
+                   fluxes=("Qle", "Qh"), sources=("default", "mdpl", "loso")):
+    """Rows (PFT group, site) of the left-out sites, columns (flux, source): one metric, one period and scale.
+
+    ``mdpl`` is the site's own calibration; ``loso`` the parameters transferred
+    from the other sites of its PFT group.
+    """
+    import pandas as pd
+
+    if transfer_records is None or len(transfer_records) == 0:
+        return pd.DataFrame()
+    sites = set(transfer_records["site"])
+    r = pd.concat([study_records[study_records["site"].isin(sites)], transfer_records], ignore_index=True)
+    r = r[(r["period"] == period) & (r["scale"] == scale) & r["flux"].isin(list(fluxes)) & r["source"].isin(list(sources))]
+    table = r.pivot_table(index=["pft_group", "site"], columns=["flux", "source"], values=metric, aggfunc="first")
+    cols = [(f, s) for f in fluxes for s in sources if (f, s) in table.columns]
+    return table[cols]
+
+
+def merged_series(study_series, transfer_series):
+    """A study's daily series of one site with the transferred run (``sim_loso_*``) added."""
+    import xarray as xr
+
+    return xr.merge([study_series, transfer_series], join="left")

@@ -63,12 +63,14 @@ def built(tmp_path_factory):
     from mdpl.config import load_config
     from mdpl.data.synthetic import site_twin
     from mdpl.study import twin_experiment
+    from mdpl.transfer import loso_transfer
 
     tmp = tmp_path_factory.mktemp("book")
     cfg = load_config(TINY)
     study = tmp / "study"
-    twin_experiment(cfg, study, datasets=[site_twin(s, years=TINY_DAYS / 365.25, seed=cfg.seed)
-                                          for s in cfg.data.sites], progress=False)
+    datasets = [site_twin(s, years=TINY_DAYS / 365.25, seed=cfg.seed) for s in cfg.data.sites]
+    twin_experiment(cfg, study, datasets=datasets, progress=False)
+    loso_transfer(cfg, study, datasets)  # chapter 6; mdpl book reuses it
     book = tmp / "book"
     shutil.copytree(BOOK_DIR, book, ignore=shutil.ignore_patterns("_build", "generated"))
     env = {**os.environ, "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}

@@ -300,3 +300,28 @@ def test_select_sites_keeps_study_order_and_names_unknown_sites():
     assert select_sites(["A", "B", "C"], ["C", "A"]) == ["A", "C"]
     with pytest.raises(ConfigError, match="ZZ not in this study"):
         select_sites(["A"], ["ZZ"])
+
+
+def test_transfer_table_puts_groups_in_rows_and_sources_in_columns():
+    import pandas as pd
+
+    from mdpl.report import transfer_table
+
+    base = {"period": "test", "scale": "daily", "flux": "Qle"}
+    study = pd.DataFrame([{**base, "site": s, "pft_group": g, "source": src, "kge": v}
+                          for s, g in (("A", "crop"), ("B", "crop"), ("C", "forest"))
+                          for src, v in (("default", 0.1), ("mdpl", 0.5))])
+    loso = pd.DataFrame([{**base, "site": s, "pft_group": "crop", "source": "loso", "kge": 0.3} for s in ("A", "B")])
+    t = transfer_table(study, loso, period="test", fluxes=("Qle",))
+    assert list(t.index) == [("crop", "A"), ("crop", "B")]  # C was never left out
+    assert list(t.columns) == [("Qle", "default"), ("Qle", "mdpl"), ("Qle", "loso")]
+    assert t.loc[("crop", "A"), ("Qle", "loso")] == 0.3
+    assert transfer_table(study, pd.DataFrame(), period="test").empty
+
+
+def test_describe_change_adds_digits_when_rounding_would_hide_the_change():
+    from mdpl.report import describe_change
+
+    text = describe_change({"rmse": 21.71, "r": 0.8612}, {"rmse": 21.74, "r": 0.8634}, flux="Qh", units="W m-2")
+    assert "from 21.710 to 21.740" in text and "(0.1 %)" in text
+    assert "R rose from 0.8612 to 0.8634" in text

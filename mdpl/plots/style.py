@@ -12,6 +12,7 @@ STYLES: dict[str, tuple[str, str]] = {
     "dpl": ("#1f77b4", "^"),
     "mdpl": ("#d62728", "o"),
     "direct": ("#2ca02c", "D"),
+    "loso": ("#ff9896", "X"),
     "classical": ("#17becf", "P"),
     "lstm": ("#9467bd", "v"),
     "jules": ("#8c564b", "p"),
