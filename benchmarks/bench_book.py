@@ -47,7 +47,7 @@ def render(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="mdpl bench book", description=__doc__.splitlines()[0])
     ap.add_argument("--mode", choices=("quick", "full"), default="quick")
     ap.add_argument("--no-build", action="store_true", help="execute the notebooks but skip jupyter-book build")
     ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")

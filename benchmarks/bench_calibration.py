@@ -184,7 +184,7 @@ def render(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="mdpl bench calibration", description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=120)
     ap.add_argument("--members", type=int, default=None, help="ensemble members (default: the quick config)")
     ap.add_argument("--max-doublings", type=int, default=2)

@@ -136,7 +136,7 @@ def render(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="mdpl bench surrogate", description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=None)
     ap.add_argument("--sets", type=int, default=None)
     ap.add_argument("--quick", action="store_true", help="30 days x 8 sets (seconds to a minute)")
