@@ -130,3 +130,15 @@ def test_quick_mode_on_the_five_real_sites(real_data_dir, tmp_path):
     h = load_study(out).headline()
     assert h["Qle_and_Qh"]["sites"] == 5
     assert h["Qle_and_Qh"]["improved"] >= 4, h
+
+
+def test_twin_command_writes_the_twin_tables(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(mdpl.study, "make_model", lambda cfg, device: TorchBucketModel())
+    cfg = tmp_path / "twin.yaml"
+    cfg.write_text(yaml.safe_dump({"calibration": {"direct_quick_epochs": 3, "direct_quick_days": 0}}))
+    out = tmp_path / "twin"
+    assert main(["calibrate", "--twin", "--sites", "DK-Fou", "--twin-years", "0.1", "--twin-step", "3600", "--out", str(out),
+                 "--config", str(cfg), "--sources", "default", "direct", "--device", "cpu"]) == 0
+    skill = pd.read_csv(out / "twin_skill.csv")
+    assert set(skill.source) == {"default", "direct"} and set(skill.flux) == {"Qle", "Qh", "NEE"}
+    assert "identifiable parameters" in capsys.readouterr().out
