@@ -52,7 +52,7 @@ class LsmConfig:
     spinup_tolerance: float = 1e-3  # relative change of column soil water between cycles
     newton_iterations: int = 4  # fixed Newton iterations for the surface temperature
     dtype: str = "float32"  # float32 | float64
-    checkpoint_days: bool = True  # recompute each day in backward (bounded memory for long runs)
+    checkpoint_days: bool = True  # recompute each day in backward: memory bounded over long runs; use .backward(), not autograd.grad
 
 
 @dataclass

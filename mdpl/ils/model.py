@@ -11,9 +11,12 @@ with respect to the parameters flow through the whole run.
 The run is split into calendar-day chunks: state-independent terms
 (photosynthetic capacity, air density, albedo, ...) are computed for a whole
 day at once, the state loop runs step by step, and when gradients are needed
-each day is a ``torch.utils.checkpoint`` segment so backprop through a year
-keeps only the day boundaries in memory. Spin-up runs without gradients;
-gradients do **not** flow through the spun-up initial state.
+each day is a (reentrant) ``torch.utils.checkpoint`` segment so backprop
+through a year keeps only the day boundaries in memory (about 100 MiB for a
+single column, whatever the length); such runs need ``loss.backward()``:
+``torch.autograd.grad`` requires ``LsmConfig(checkpoint_days=False)``, whose
+graph grows by about 19 MiB per simulated day for one column. Spin-up runs
+without gradients; gradients do **not** flow through the spun-up initial state.
 """
 
 from __future__ import annotations
@@ -58,6 +61,31 @@ _RSOIL_SLOPE = 4.255  # SiB2: r_soil = exp(8.206 - 4.255 W)
 
 def _tqdm_disabled() -> bool:
     return os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+
+
+def _flatten_static(static: dict):
+    """Tensors of the ``static`` dict (one level of nesting) and a function that rebuilds it from them."""
+    keys = []
+    flat = []
+    for k, v in static.items():
+        if isinstance(v, torch.Tensor):
+            keys.append((k, None))
+            flat.append(v)
+        elif isinstance(v, dict):
+            for k2, v2 in v.items():
+                keys.append((k, k2))
+                flat.append(v2)
+
+    def rebuild(tensors):
+        out = {k: v for k, v in static.items() if not isinstance(v, (torch.Tensor, dict))}
+        for (k, k2), t in zip(keys, tensors):
+            if k2 is None:
+                out[k] = t
+            else:
+                out.setdefault(k, {})[k2] = t
+        return out
+
+    return flat, rebuild
 
 
 def day_chunks(time: pd.DatetimeIndex) -> list[tuple[int, int]]:
@@ -162,7 +190,7 @@ class EmbeddedLSM:
         for a, b in bar:
             x = self._chunk_inputs(f, static, n_sets, a, b)
             if use_ckpt:
-                state, out_s, out_l = checkpoint(self._run_steps, x, state, static, True, use_reentrant=False)
+                state, out_s, out_l = self._checkpointed(x, state, static)
             else:
                 state, out_s, out_l = self._run_steps(x, state, static, True)
             out_s = self._derived(x, out_s, out_l, static)
@@ -282,6 +310,20 @@ class EmbeddedLSM:
         out["RootMoist"] = (theta * s["root_zone_mm"]).sum(-1)
         out["energy_closure"] = r["Rnet"] - r["Qg"] - r["Qh"] - r["Qle"]
         return torch.stack([out[k] for k in STEP_OUTPUTS], 1)
+
+    def _checkpointed(self, x: torch.Tensor, state, static: dict):
+        """:meth:`_run_steps` as a reentrant checkpoint: the day runs without building a graph and is
+        recomputed during backward, so memory holds only day boundaries. Every tensor that carries
+        gradients goes in as an explicit input (use ``.backward()``, not ``torch.autograd.grad``)."""
+        flat, rebuild = _flatten_static(static)
+        n_state = len(state)
+
+        def run(x_, *tensors):
+            st, raw, lay = self._run_steps(x_, tuple(tensors[:n_state]), rebuild(tensors[n_state:]), True)
+            return (*st, raw, lay)
+
+        out = checkpoint(run, x, *state, *flat, use_reentrant=True, preserve_rng_state=False)
+        return tuple(out[:n_state]), out[n_state], out[n_state + 1]
 
     def _run_steps(self, x: torch.Tensor, state, static: dict, keep: bool):
         """Advance ``state`` over the steps of ``x``; return (state, raw (t, out, b), layered (t, 2, b, l))."""
