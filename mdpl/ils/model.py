@@ -41,7 +41,7 @@ from mdpl.ils.hydrology import SoilGrid, canopy_drip, layer_water_mm, root_fract
 from mdpl.ils.parameters import PARAMETER_SPACE, ParameterSpace
 from mdpl.ils.photosynthesis import canopy_photosynthesis, conductance_coefficients, soil_water_stress
 from mdpl.ils.protocol import SimulationResult
-from mdpl.ils.radiation import snow_cover, snow_free_albedo, snow_masking, surface_albedo, vegetation_cover
+from mdpl.ils.radiation import snow_cover, snow_free_albedo, snow_masking, vegetation_cover
 from mdpl.ils.soil_thermal import ground_conductance, layer_properties, snowmelt, step_temperature
 from mdpl.ils.turbulence import aerodynamic_conductance, neutral_transfer, richardson_coefficient
 
