@@ -117,5 +117,5 @@ else:
 # %% [markdown]
 # ## What comes next
 #
-# Chapter 7 looks beyond the paper: NEE, the physical sense of the learned
-# parameters and the robustness of the improvement across metrics.
+# Chapter 6 asks whether parameters learned at some sites of a PFT group
+# serve another site of the same group that was never calibrated.

@@ -325,3 +325,13 @@ def test_describe_change_adds_digits_when_rounding_would_hide_the_change():
     text = describe_change({"rmse": 21.71, "r": 0.8612}, {"rmse": 21.74, "r": 0.8634}, flux="Qh", units="W m-2")
     assert "from 21.710 to 21.740" in text and "(0.1 %)" in text
     assert "R rose from 0.8612 to 0.8634" in text
+
+
+def test_transfer_groups_need_two_sites():
+    from types import SimpleNamespace
+
+    from mdpl.transfer import groups_of
+
+    feats = {s: SimpleNamespace(pft_group=g) for s, g in
+             (("A", "crop"), ("B", "forest"), ("C", "crop"), ("D", "grass"))}
+    assert groups_of(feats) == {"crop": ["A", "C"]}
