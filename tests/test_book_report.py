@@ -335,3 +335,15 @@ def test_transfer_groups_need_two_sites():
     feats = {s: SimpleNamespace(pft_group=g) for s, g in
              (("A", "crop"), ("B", "forest"), ("C", "crop"), ("D", "grass"))}
     assert groups_of(feats) == {"crop": ["A", "C"]}
+
+
+def test_a_failing_chapter_fails_the_book_and_names_itself(tmp_path):
+    from mdpl.book import execute_notebook
+    from mdpl.errors import MdplError
+
+    src = tmp_path / "99_broken.py"
+    src.write_text('# %% tags=["parameters"]\nx = 1\n\n# %%\nraise ValueError(f"broken chapter {x}")\n')
+    dest = tmp_path / "gen" / "99_broken.ipynb"
+    with pytest.raises(MdplError, match=r"99_broken.py: notebook failed in cell \d+: ValueError: broken chapter 7"):
+        execute_notebook(src, dest, {"x": 7})
+    assert not dest.exists() and (tmp_path / "gen" / "_99_broken.failed.ipynb").is_file()
