@@ -79,3 +79,17 @@ def test_trained_surrogate_uses_its_test_members(store):
     assert isinstance(rep.attrs["worst"], pd.DataFrame) and len(rep.attrs["worst"]) == 2 * 4
     # 'all' scores every member
     assert fidelity_report(sur, store, members="all").loc[lambda d: d.site == "ALL", "n_members"].tolist() == [16, 16]
+
+
+def test_failed_land_model_members_are_left_out(store):
+    import copy
+
+    broken = copy.deepcopy(store)
+    broken.daily["Qh"][0, 3, 5] = np.nan  # the land model failed for member 3 at DK-Fou
+    assert not broken.finite()[0, 3] and broken.finite()[0].sum() == 7 and broken.finite()[1].all()
+    sur = train_surrogate(broken, SurrogateConfig(epochs=1, hidden_size=8, state_size=4, tasks=["Qle", "Qh"],
+                                                  window_days=40, warmup_days=10), progress=False)
+    assert all(3 not in idx for idx in sur.split["DK-Fou"].values())
+    assert sur.info["failed_members"] == {"DK-Fou": [3]}
+    rep = fidelity_report(Oracle(broken), broken, members="all")
+    assert rep.loc[rep.site == "DK-Fou", "n_members"].tolist() == [7, 7]

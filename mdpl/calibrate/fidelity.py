@@ -42,7 +42,8 @@ def _members_for(surrogate, store, site: str, members) -> tuple[list[int], str]:
     if isinstance(members, dict):
         return list(members[site]), scope
     if members == "all" or not trained_here:
-        return [m for m in range(store.n_members) if store.done[store.site_index(site), m]], scope
+        ok = store.finite([t for t in surrogate.tasks if t in store.daily])[store.site_index(site)]
+        return [m for m in range(store.n_members) if ok[m]], scope
     if members in ("test", "val", "train"):
         return list(split[site][members]), scope if members != "train" else "train_params"
     raise ValueError(f"members must be 'test', 'val', 'train', 'all' or a dict site -> indices, got {members!r}")

@@ -272,6 +272,12 @@ def train_surrogate(
     sites = list(store.sites)
     feats = [store.features[s] for s in sites]
     split = split_members(store.n_members, sites, val_fraction, test_fraction, seed)
+    ok = store.finite(tasks)
+    failed = {s: [int(m) for m in np.flatnonzero(~ok[i])] for i, s in enumerate(sites) if not ok[i].all()}
+    for i, s in enumerate(sites):  # members the land model could not run carry no information
+        split[s] = {part: [m for m in idx if ok[i, m]] for part, idx in split[s].items()}
+        if not split[s]["train"]:
+            raise DataError(f"site {s}: no finite land-model run among the training members of {store.path}")
 
     # normalisation statistics on the training part only
     f_mean, f_std = _mean_std(np.concatenate([f.forcing for f in feats], axis=0), axis=0)
@@ -403,6 +409,7 @@ def train_surrogate(
         "store": str(store.path),
         "store_model": store.manifest.get("model", {}),
         "store_seed": store.manifest.get("seed"),
+        "failed_members": failed,
         "device": str(device),
     }
     return sur

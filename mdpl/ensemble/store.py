@@ -191,6 +191,19 @@ class EnsembleStore:
             )
         return cls(store_dir, man, params, daily, features, space_from_manifest(man["parameters"]), done)
 
+    def finite(self, fluxes=None) -> np.ndarray:
+        """(site, member) True where the member ran and every day of ``fluxes`` (default all) is finite.
+
+        A land model can fail for extreme parameter sets (NaN); such members
+        are kept in the store, as produced, and left out by the surrogate
+        training and the fidelity report.
+        """
+        ok = self.done.copy()
+        for f in fluxes or self.daily:
+            for i, n in enumerate(self.n_days):
+                ok[i] &= np.isfinite(self.daily[f][i, :, :n]).all(axis=1)
+        return ok
+
     def site_index(self, site: str) -> int:
         try:
             return self.sites.index(site)
