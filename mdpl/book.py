@@ -2,19 +2,21 @@
 
 What ``make book`` runs. Steps:
 
-1. resolve the configuration (``--mode``, ``--config``) and save it in ``--out``;
-2. run the study once (:func:`mdpl.study.run_study`, cached on disk in ``--out``; with
-   no data the twin experiment on the synthetic default; ``--study-dir`` reuses a finished one);
-3. execute each chapter listed in ``book/_toc.yml`` as ``generated/NN_name``
+1. resolve the configuration (``--mode``, ``--config``) and save it as
+   ``book/generated/config.yaml`` for the chapters;
+2. run the study once (:func:`mdpl.study.run_study`, cached stage by stage in
+   ``--out``; with no data the twin experiment on the synthetic default;
+   ``--study-dir`` reuses a finished study as it is);
+3. on real data, build the benchmark table against PLUMBER2 peers, empirical
+   models and the LSTM (``benchmark/benchmark.csv`` in the study directory);
+4. run (or reuse) the leave-one-site-out transfer experiment (:mod:`mdpl.transfer`);
+5. write ``generated/banner.md`` (real or synthetic data, shown on every page);
+6. execute each chapter listed in ``book/_toc.yml`` as ``generated/NN_name``
    from ``notebooks/NN_name.py`` with papermill (kernel ``python3``, progress
    bars off), writing ``book/generated/NN_name.ipynb`` atomically;
-4. write ``generated/banner.md`` (real or synthetic data, shown on every page)
-   and ``generated/reproducibility.md`` (environment, versions, hardware, run
-   times, seeds);
-5. on real data, build the benchmark table against PLUMBER2 peers, empirical
-   models and the LSTM (``benchmark/benchmark.csv`` in the study directory);
-6. run (or reuse) the leave-one-site-out transfer experiment (:mod:`mdpl.transfer`);
-7. run ``jupyter-book build book/`` (the book never re-executes notebooks).
+7. write ``generated/reproducibility.md`` (environment, versions, hardware,
+   run times, seeds) and run ``jupyter-book build book/`` (the book never
+   re-executes notebooks); print where the HTML is.
 
 The table of contents is the single list of chapters: a chapter not in
 ``_toc.yml`` is neither executed nor built.
