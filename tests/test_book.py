@@ -47,7 +47,8 @@ replace: FLOAT
 def _nbval(paths, tmp: Path) -> subprocess.CompletedProcess:
     san = tmp / "sanitize.cfg"
     san.write_text(SANITIZE)
-    env = {**os.environ, "TQDM_DISABLE": "1", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore:IProgress not found"}
+    env = {**os.environ, "TQDM_DISABLE": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
+           "PYTHONWARNINGS": "ignore:IProgress not found"}
     cmd = [sys.executable, "-m", "pytest", "-q", "--nbval", "--nbval-current-env", "--nbval-sanitize-with", str(san),
            "-p", "no:cacheprovider", "-p", "no:xdist", "--color=no", "--rootdir", str(tmp), *map(str, paths)]
     return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
@@ -65,6 +66,9 @@ def built(tmp_path_factory):
     from mdpl.study import twin_experiment
     from mdpl.transfer import loso_transfer
 
+    import torch
+
+    torch.set_num_threads(1)  # module fixture: runs before conftest's per-test thread limit
     tmp = tmp_path_factory.mktemp("book")
     cfg = load_config(TINY)
     study = tmp / "study"
@@ -73,7 +77,7 @@ def built(tmp_path_factory):
     loso_transfer(cfg, study, datasets)  # chapter 6; mdpl book reuses it
     book = tmp / "book"
     shutil.copytree(BOOK_DIR, book, ignore=shutil.ignore_patterns("_build", "generated"))
-    env = {**os.environ, "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
+    env = {**os.environ, "TQDM_DISABLE": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "mdpl", "book", "--config", str(TINY), "--study-dir", str(study),
                            "--book-dir", str(book), "--strict"], cwd=REPO_ROOT, env=env, capture_output=True,
                           text=True, timeout=900)
