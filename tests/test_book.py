@@ -68,6 +68,7 @@ def built(tmp_path_factory):
 
     import torch
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # module fixture: runs before conftest's per-test thread limit
     tmp = tmp_path_factory.mktemp("book")
     cfg = load_config(TINY)
@@ -81,6 +82,7 @@ def built(tmp_path_factory):
     proc = subprocess.run([sys.executable, "-m", "mdpl", "book", "--config", str(TINY), "--study-dir", str(study),
                            "--book-dir", str(book), "--strict"], cwd=REPO_ROOT, env=env, capture_output=True,
                           text=True, timeout=900)
+    torch.set_num_threads(threads)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return {"tmp": tmp, "book": book, "stdout": proc.stdout}
 
