@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=96, help="half-hourly steps per run (default 96 = 2 days)")
     ap.add_argument("--device", default="all", help="cpu, cuda or all (cpu and, when present, cuda)")
     ap.add_argument("--loop-columns", type=int, default=4, help="single columns run one by one for the speed-up")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch CPU thread counts to measure")
     ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
     a = ap.parse_args(argv)
     if a.device == "all":

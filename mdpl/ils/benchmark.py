@@ -11,6 +11,7 @@ ensemble's mode). Peak memory: the process's peak resident set size on CPU
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import time
@@ -34,63 +35,78 @@ def _peak_rss_mib() -> float:
 
 
 def run(batch_sizes=(1, 64, 1024, 8192), steps: int = 96, devices=("cpu",), loop_columns: int = 4,
-        threads: int | None = None, seed: int = 0) -> dict:
-    """Measure throughput per device and batch size; returns a dict of rows and settings."""
+        threads=None, seed: int = 0) -> dict:
+    """Measure throughput per device, CPU thread count (``threads``: int or list) and batch size."""
+    ds = _forcing(steps)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    rows = []
+    thread_list = [None] if threads is None else ([threads] if isinstance(threads, int) else list(threads))
+    before = torch.get_num_threads()
+    try:
+        for dev in devices:
+            for n_threads in (thread_list if dev == "cpu" else [None]):
+                if n_threads:
+                    torch.set_num_threads(n_threads)
+                rows += _measure(ds, dev, batch_sizes, steps, loop_columns, seed)
+    finally:
+        torch.set_num_threads(before)
+    return dict(rows=rows, steps=steps, loop_columns=loop_columns, time_step_s=1800, load_average=load)
+
+
+def _measure(ds, dev, batch_sizes, steps, loop_columns, seed) -> list[dict]:
     from mdpl.ils.model import EmbeddedLSM
     from mdpl.ils.parameters import PARAMETER_SPACE
 
-    if threads:
-        torch.set_num_threads(threads)
-    ds = _forcing(steps)
     rng = np.random.default_rng(seed)
     rows = []
-    for dev in devices:
-        model = EmbeddedLSM(device=dev, dtype=torch.float32)
-        forcing = model.forcing(ds)
-        p_all = PARAMETER_SPACE.from_unit(rng.random((max(batch_sizes), PARAMETER_SPACE.n)))
-        p_all = torch.as_tensor(p_all, dtype=torch.float32, device=model.device)
-        cuda = model.device.type == "cuda"
+    threads = torch.get_num_threads()
+    model = EmbeddedLSM(device=dev, dtype=torch.float32)
+    forcing = model.forcing(ds)
+    p_all = PARAMETER_SPACE.from_unit(rng.random((max(batch_sizes), PARAMETER_SPACE.n)))
+    p_all = torch.as_tensor(p_all, dtype=torch.float32, device=model.device)
+    cuda = model.device.type == "cuda"
 
-        def timed(p):
-            if cuda:
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                r = model.simulate(forcing, p, daily=True, spinup=False)
-            if cuda:
-                torch.cuda.synchronize()
-            return time.perf_counter() - t0, r
+    def timed(p):
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            r = model.simulate(forcing, p, daily=True, spinup=False)
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0, r
 
-        timed(p_all[:2])  # warm-up (allocator, lazy init)
-        # the loop of single columns
-        loop_s, singles = 0.0, []
-        for c in range(loop_columns):
-            dt, r = timed(p_all[c])
-            loop_s += dt
-            singles.append(r["Qle"][0])
-        loop_rate = loop_columns * steps / loop_s
-        for b in batch_sizes:
-            if cuda:
-                torch.cuda.reset_peak_memory_stats()
-            dt, r = timed(p_all[:b])
-            rate = b * steps / dt
-            mem = torch.cuda.max_memory_allocated() / 2**20 if cuda else _peak_rss_mib()
-            n_chk = min(b, loop_columns)
-            same = bool(torch.allclose(r["Qle"][:n_chk], torch.stack(singles[:n_chk]), rtol=1e-4, atol=1e-3))
-            rows.append(dict(device=str(model.device), batch=b, seconds=dt, column_steps_per_s=rate,
-                             speedup_vs_loop=rate / loop_rate, peak_memory_mib=mem,
-                             memory_kind="GPU allocated" if cuda else "process peak RSS",
-                             matches_single_columns=same))
-        rows.append(dict(device=str(model.device), batch="loop of 1", seconds=loop_s, column_steps_per_s=loop_rate,
-                         speedup_vs_loop=1.0, peak_memory_mib=float("nan"), memory_kind="",
-                         matches_single_columns=True))
-    return dict(rows=rows, steps=steps, loop_columns=loop_columns, threads=torch.get_num_threads(),
-                time_step_s=1800)
+    timed(p_all[:2])  # warm-up (allocator, lazy init)
+    # the loop of single columns
+    loop_s, singles = 0.0, []
+    for c in range(loop_columns):
+        dt, r = timed(p_all[c])
+        loop_s += dt
+        singles.append(r["Qle"][0])
+    loop_rate = loop_columns * steps / loop_s
+    for b in batch_sizes:
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        dt, r = timed(p_all[:b])
+        rate = b * steps / dt
+        mem = torch.cuda.max_memory_allocated() / 2**20 if cuda else _peak_rss_mib()
+        n_chk = min(b, loop_columns)
+        same = bool(torch.allclose(r["Qle"][:n_chk], torch.stack(singles[:n_chk]), rtol=1e-4, atol=1e-3))
+        rows.append(dict(device=str(model.device), threads=threads, batch=b, seconds=dt,
+                         column_steps_per_s=rate,
+                         speedup_vs_loop=rate / loop_rate, peak_memory_mib=mem,
+                         memory_kind="GPU allocated" if cuda else "process peak RSS",
+                         matches_single_columns=same))
+    rows.append(dict(device=str(model.device), threads=threads, batch="loop of 1", seconds=loop_s,
+                     column_steps_per_s=loop_rate,
+                     speedup_vs_loop=1.0, peak_memory_mib=float("nan"), memory_kind="",
+                     matches_single_columns=True))
+    return rows
 
 
 def render(r: dict) -> str:
     """Markdown table and a one-line summary per device."""
-    cols = ["device", "batch", "seconds", "column_steps_per_s", "speedup_vs_loop", "peak_memory_mib",
+    cols = ["device", "threads", "batch", "seconds", "column_steps_per_s", "speedup_vs_loop", "peak_memory_mib",
             "matches_single_columns"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in r["rows"]:
@@ -101,7 +117,9 @@ def render(r: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(f"{r['steps']} half-hourly steps per run, forward only (no_grad), no spin-up, daily outputs, "
-                 f"float32, {r['threads']} torch thread(s); the loop runs {r['loop_columns']} single columns "
+                 f"float32; the loop runs {r['loop_columns']} single columns "
                  "one after another in the same process. Peak memory is the process's peak RSS on CPU "
-                 "(a high-water mark) and torch.cuda.max_memory_allocated on GPU.")
+                 "(a high-water mark) and torch.cuda.max_memory_allocated on GPU. "
+                 f"1-minute load average when the run started: {r['load_average']:.1f} "
+                 f"on {os.cpu_count()} logical cores (other processes share the CPU).")
     return "\n".join(lines)
