@@ -172,7 +172,8 @@ def _ensemble(cfg: Config, datasets, model, out: Path, progress: bool):
     return run_ensemble(datasets, model, model.parameter_space, ensemble_members(cfg), out / "ensemble",
                         batch_size=cfg.ensemble.batch_size, seed=cfg.seed, method=cfg.ensemble.sampler,
                         min_measured_fraction=cfg.data.min_measured_fraction,
-                        span=getattr(cfg.ensemble, "span", "all"), progress=progress)
+                        span=getattr(cfg.ensemble, "span", "all"),
+                        max_trim_days=getattr(cfg.ensemble, "max_trim_days", 0), progress=progress)
 
 
 def _surrogate(cfg: Config, store, kind: str, out: Path, device, progress: bool, fp: str):

@@ -175,3 +175,18 @@ def test_training_span_drops_the_heldout_year():
     assert str(days[0]) == "2008-01-01" and str(days[-1]) == "2008-12-31"
     one = site_twin("DK-Fou", years=1, seed=0)
     assert training_span(one).sizes["time"] == one.sizes["time"]  # week blocks: the whole record
+
+
+def test_leap_day_sites_share_one_call(tmp_path):
+    from mdpl.ensemble.runner import site_groups
+
+    a = site_twin("DK-Fou", years=0.1, seed=1)
+    b = site_twin("CN-Cng", years=0.2, seed=1)
+    b = b.isel(time=slice(0, a.sizes["time"] + 48))  # one day longer
+    assert site_groups([a, b]) == [[0], [1]] and site_groups([a, b], max_trim_days=1) == [[0, 1]]
+    model = ToyBucketModel()
+    store = run_ensemble([a, b], model, toy_space(), 3, tmp_path / "e", batch_size=3, max_trim_days=1, progress=False)
+    assert model.calls == 1
+    assert store.n_days.tolist() == [site_features(a).n_days] * 2
+    direct = ToyBucketModel().simulate(b.isel(time=slice(0, a.sizes["time"])), store.params[1])
+    np.testing.assert_allclose(store.member_series("CN-Cng", "Qle"), direct.fluxes["Qle"], rtol=1e-5, atol=1e-4)

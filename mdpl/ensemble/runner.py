@@ -40,7 +40,7 @@ from mdpl.errors import ConfigError, DataError, ModelError
 
 #: manifest entries that must agree for a run to resume into an existing store
 _PLAN_KEYS = ("format", "model", "seed", "sampler", "n_members", "batches", "sites", "parameters", "fluxes",
-              "min_measured_fraction", "span")
+              "min_measured_fraction", "span", "max_trim_days")
 
 
 def _model_info(model) -> dict:
@@ -89,14 +89,44 @@ def _daily_fluxes(result, flux: str, days_list: list[pd.DatetimeIndex], sites: l
     return out
 
 
-def site_groups(sites: list[xr.Dataset]) -> list[list[int]]:
-    """Indices of sites the land model can run in one call: same step count, step length and start time of day."""
-    groups: dict[tuple, list[int]] = {}
+def site_groups(sites: list[xr.Dataset], max_trim_days: int = 0) -> list[list[int]]:
+    """Indices of sites the land model can run in one call.
+
+    Sites group when they share the step length and the start time of day
+    and their step counts differ by at most ``max_trim_days`` days (a leap
+    day, say); :func:`trim_to_groups` then cuts each group to its shortest
+    member.
+    """
+    by_key: dict[tuple, list[tuple[int, int]]] = {}
     for i, ds in enumerate(sites):
         t0 = pd.Timestamp(ds["time"].values[0])
-        key = (int(ds.sizes["time"]), float(ds.attrs.get("time_step_s", 0)), t0 - t0.floor("D"))
-        groups.setdefault(key, []).append(i)
-    return list(groups.values())
+        dt = float(ds.attrs.get("time_step_s", 0))
+        by_key.setdefault((dt, t0 - t0.floor("D")), []).append((int(ds.sizes["time"]), i))
+    groups = []
+    for (dt, _), members in by_key.items():
+        tol = int(round(max_trim_days * 86400 / dt)) if dt > 0 else 0
+        members.sort()
+        current, n_min = [], None
+        for n, i in members:
+            if current and n - n_min > tol:
+                groups.append(sorted(current))
+                current = []
+            if not current:
+                n_min = n
+            current.append(i)
+        groups.append(sorted(current))
+    return sorted(groups)
+
+
+def trim_to_groups(sites: list[xr.Dataset], groups: list[list[int]]) -> list[xr.Dataset]:
+    """Cut every site of a group to the group's shortest record (trailing steps dropped)."""
+    out = list(sites)
+    for g in groups:
+        n = min(int(sites[i].sizes["time"]) for i in g)
+        for i in g:
+            if sites[i].sizes["time"] > n:
+                out[i] = sites[i].isel(time=slice(0, n))
+    return out
 
 
 def training_span(ds: xr.Dataset) -> xr.Dataset:
@@ -140,6 +170,7 @@ def run_ensemble(
     min_measured_fraction: float = 0.75,
     group_sites: bool = True,
     span: str = "all",
+    max_trim_days: int = 0,
     progress: bool = True,
 ) -> EnsembleStore:
     """Run (or resume) the ensemble into ``store_dir`` and return it opened.
@@ -154,7 +185,9 @@ def run_ensemble(
     cost is nearly independent of the batch size, so this is what makes an
     ensemble affordable on a CPU. ``span='train'`` runs each site only over
     its calibration period (:func:`training_span`: the years before a
-    held-out last year), ``'all'`` over the whole record.
+    held-out last year), ``'all'`` over the whole record. ``max_trim_days``
+    > 0 lets sites whose records differ by up to that many days (leap years)
+    share one call, each cut to the group's shortest record.
     """
     if method not in SAMPLERS:
         raise ConfigError(f"ensemble sampler must be one of {', '.join(SAMPLERS)}, got {method!r}")
@@ -166,6 +199,9 @@ def run_ensemble(
         raise ConfigError(f"ensemble span must be 'all' or 'train', got {span!r}")
     if span == "train":
         sites = [training_span(ds) for ds in sites]
+    groups = site_groups(sites, max_trim_days if group_sites else 0) if group_sites else [[i] for i in range(len(sites))]
+    if group_sites and max_trim_days > 0:
+        sites = trim_to_groups(sites, groups)
     store_dir = Path(store_dir)
     feats = [site_features(ds, min_measured_fraction) for ds in sites]
     names = [f.site for f in feats]
@@ -190,6 +226,7 @@ def run_ensemble(
         "fluxes": list(ENSEMBLE_FLUXES),
         "min_measured_fraction": float(min_measured_fraction),
         "span": span,
+        "max_trim_days": int(max_trim_days),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if (store_dir / MANIFEST).is_file():
@@ -206,7 +243,6 @@ def run_ensemble(
     todo = {(i, b) for i in range(len(sites)) for b in range(len(batches)) if not batch_file(store_dir, names[i], b).is_file()}
     total = len(sites) * len(batches)
     bar = tqdm(total=total, initial=total - len(todo), desc="ensemble", unit="site-batch", disable=not progress)
-    groups = site_groups(sites) if group_sites else [[i] for i in range(len(sites))]
     for group in groups:
         for b, (m0, m1) in enumerate(batches):
             run = [i for i in group if (i, b) in todo]
