@@ -150,3 +150,14 @@ def test_float64_and_forcing_tensors(two_sites):
     f = forcing_from_datasets([d.isel(time=slice(0, 24)) for d in two_sites], dtype=torch.float64)
     r = m.simulate(f, SPACE.defaults("CRO"), spinup=False)
     assert r["Qle"].dtype == torch.float64 and r["Qle"].shape == (2, 24)
+
+
+def test_extreme_parameter_sets_stay_finite(model, two_sites):
+    # cube corners: every parameter at a bound, in 32 patterns (plus all-low, all-high)
+    bits = (np.arange(32)[:, None] >> (np.arange(SPACE.n)[None, :] % 5)) & 1
+    u = np.concatenate([bits.astype(float), np.zeros((1, SPACE.n)), np.ones((1, SPACE.n))])
+    with torch.no_grad():
+        r = model.simulate([d.isel(time=slice(0, 96)) for d in two_sites], SPACE.from_unit(u), spinup=False)
+    for k in ("Qle", "Qh", "NEE", "Tsurf", "RootMoist"):
+        assert torch.isfinite(r[k]).all(), k
+    assert r["energy_residual"].abs().max() < 0.5
