@@ -168,8 +168,9 @@ def render(r: dict) -> str:
     ratio = []
     for name, v in r["reach"].items():
         if v and "not reached" not in v["budget"] and "skipped" not in v["budget"] and v["rmse"] <= r["target"] and m["wall_s"]:
+            bound = " (already at its configured budget: an upper bound)" if v["budget"] == "configured" else ""
             ratio.append(f"{name}: x{v['wall_s'] / m['wall_s']:.2f} the wall time and x{(v['evals'] or 0) / max(m['evals'], 1):.2f} "
-                         f"the land-model evaluations of MdPL")
+                         f"the land-model evaluations of MdPL{bound}")
     return (
         f"Twin experiment: synthetic twin of {r['site']}, {r['days']} days at 30 min, observations = embedded land "
         f"model with hidden parameters + 5 W m-2 noise; held-out = the calibration's split. Configured quick budgets "
