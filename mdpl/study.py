@@ -277,6 +277,18 @@ def _surrogate_gap(surrogates, calibrations, feats, series) -> list[dict]:
     return rows
 
 
+def non_finite_runs(series: dict[str, dict[str, pd.DataFrame]]) -> list[str]:
+    """Messages for every (site, source, flux) whose land-model run has non-finite daily values."""
+    out = []
+    for site, sims in series.items():
+        for src, df in sims.items():
+            for flux in df.columns:
+                n = int((~np.isfinite(df[flux].to_numpy(float))).sum())
+                if n:
+                    out.append(f"site {site}, parameters {src}: the land model returned non-finite {flux} on {n} of {len(df)} days")
+    return out
+
+
 def write_parameters_csv(calibrations: dict[str, CalibrationResult], default: CalibrationResult, path: Path) -> Path:
     """parameters.csv: site, source, one column per parameter named ``name [units]``."""
     frames = [default.frame()] + [c.frame() for c in calibrations.values()]
@@ -373,16 +385,23 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
             ds.to_netcdf(tmp)
             tmp.replace(eval_dir / f"series_{f.site}.nc")
         gap = _surrogate_gap(surrogates, calibrations, feats, series)
+        bad = non_finite_runs(series)
+        for msg in bad:
+            _log(True, f"warning: {msg}")
+        atomic_write_text(eval_dir / "warnings.json", json.dumps({"warnings": bad}, indent=1))
         atomic_write_text(eval_dir / "records.json", json.dumps({"records": records}, indent=1))
         atomic_write_text(eval_dir / "surrogate_gap.json", json.dumps({"records": gap}, indent=1))
         _mark_done(eval_dir, eval_fp)
 
     atomic_write_text(out / "metrics.json", json.dumps({"records": records}, indent=1))
     write_parameters_csv(calibrations, default, out / "parameters.csv")
+    wfile = eval_dir / "warnings.json"
+    warnings_ = json.loads(wfile.read_text())["warnings"] if wfile.is_file() else []
     old = json.loads((out / "study.json").read_text()) if (out / "study.json").is_file() else {}
     tim = {**old.get("timings", {}), **timings}
     atomic_write_text(out / "study.json", json.dumps({"data_source": data_source, "sites": site_names,
-                                                      "sources": sources, "timings": tim}, indent=1))
+                                                      "sources": sources, "timings": tim,
+                                                      "warnings": warnings_}, indent=1))
     return load_study(out)
 
 

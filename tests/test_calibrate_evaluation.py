@@ -68,3 +68,13 @@ def test_calibration_result_round_trip(tmp_path):
     np.testing.assert_array_equal(back.params, r.params)
     assert back.sites == ["A", "B"] and back.history[0]["loss"] == 1.5 and back.notes == ["n"]
     assert list(back.frame().columns) == ["site", "source", "x", "y"]
+
+
+def test_non_finite_land_model_runs_are_reported():
+    from mdpl.study import non_finite_runs
+
+    days = pd.date_range("2005-01-01", periods=4, freq="D")
+    good = pd.DataFrame({"Qle": [1.0, 2, 3, 4]}, index=days)
+    bad = pd.DataFrame({"Qle": [1.0, np.nan, np.nan, 4]}, index=days)
+    msgs = non_finite_runs({"ZA-Kru": {"default": good, "mdpl": bad}})
+    assert msgs == ["site ZA-Kru, parameters mdpl: the land model returned non-finite Qle on 2 of 4 days"]
