@@ -59,6 +59,8 @@ def _toy_table():
     # a half-hourly peer number must not be ranked against the daily ones
     rows.append({"site": "AA", "flux": "Qle", "scale": "halfhourly", "model": "JULES", "rmse": 1.0,
                  "comparison": "plumber2_basis", "sample": "out"})
+    rows.append({"site": "CC", "flux": "Qle", "scale": "daily", "model": "MdPL", "rmse": float("nan"), "n": 1,
+                 "comparison": "held_out", "sample": "out"})
     return rank_table(tidy(rows))
 
 
@@ -78,6 +80,7 @@ def test_summary_says_where_mdpl_loses_and_figure_draws():
     text = ranking_summary(df)
     assert "AA: MdPL ranks 2 of 3 (RMSE 5.0); better: LSTM (3.0)" in text
     assert "BB: MdPL ranks 1 of 3 (RMSE 2.0); best" in text
+    assert "CC: MdPL not scored (n = 1)" in text
     assert "| held_out | daily | Qle | 1.50 of 3 | 1lin 2/2, LSTM 1/2 |" in text
     fig, axes = ranking_figure(df)
     assert axes.shape == (2, 1)

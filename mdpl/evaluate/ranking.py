@@ -118,6 +118,10 @@ def ranking_summary(df: pd.DataFrame, focus: str = "MdPL", include=("held_out", 
             if not f.empty:
                 lines.append("")
                 for r in f.sort_values("site").itertuples():
+                    if not math.isfinite(float(r.rank)):
+                        n = int(r.n) if math.isfinite(float(r.n)) else 0
+                        lines.append(f"- {r.site}: {focus} not scored (n = {n})")
+                        continue
                     grp = s[s["site"] == r.site]
                     better = grp[grp["rank"] < r.rank].sort_values("rank")
                     beaten = ", ".join(f"{b.model} ({b.rmse:.1f})" for b in better.itertuples())
