@@ -5,7 +5,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODE ?= quick
-export TQDM_DISABLE ?= 1
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
@@ -27,10 +26,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	TQDM_DISABLE=1 $(PY) -m pytest -q -n 2 --dist loadfile
 
 test-full: install
-	MDPL_FULL=1 $(PY) -m pytest -q -n 2 --dist loadfile
+	TQDM_DISABLE=1 MDPL_FULL=1 $(PY) -m pytest -q -n 2 --dist loadfile
 
 book: install
 	$(PY) -m mdpl book --mode $(MODE)
