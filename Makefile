@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODE ?= quick
+BOOK_CONFIG ?= $(wildcard configs/book-$(MODE).yaml)
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
@@ -32,7 +33,7 @@ test-full: install
 	TQDM_DISABLE=1 MDPL_FULL=1 $(PY) -m pytest -q -n 2 --dist loadfile
 
 book: install
-	$(PY) -m mdpl book --mode $(MODE)
+	$(PY) -m mdpl book --mode $(MODE) $(if $(BOOK_CONFIG),--config $(BOOK_CONFIG))
 
 bench: install
 	$(PY) -m mdpl bench all
