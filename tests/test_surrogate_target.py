@@ -9,7 +9,6 @@ held-out parameter sets at the training sites.
 from __future__ import annotations
 
 import pytest
-import torch
 
 from mdpl.calibrate.fidelity import fidelity_report
 from mdpl.calibrate.surrogate_training import train_surrogate
@@ -21,7 +20,6 @@ from mdpl.ils.model import EmbeddedLSM
 
 @pytest.mark.full
 def test_multitask_surrogate_meets_the_fidelity_target(tmp_path):
-    torch.set_num_threads(2)
     cfg = load_config()
     sites, _ = study_sites(cfg)
     model = EmbeddedLSM(cfg.lsm, device="cpu")
