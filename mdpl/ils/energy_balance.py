@@ -4,7 +4,9 @@ f(Ts) = Rnet(Ts) - H(Ts) - LE(Ts) - G(Ts) = 0 is solved with a fixed number
 of Newton iterations from the previous step's Ts, so the solution is a
 differentiable function of parameters and forcing. Latent heat has four
 parts: wet-canopy evaporation (limited by the interception store through an
-exact exponential depletion), transpiration (no negative values), soil
+exact exponential depletion), transpiration (no negative values, and never
+more than the root zone can supply: a smooth quartic minimum with
+``tr_supply``, so the minimum stomatal conductance cannot empty dry soil), soil
 evaporation and snow sublimation (both allow dew/frost). The ground heat
 flux returned is Rnet - H - LE at the final Ts, so |Rnet - Qg - Qh - Qle| is
 zero up to rounding; the remaining Newton residual (the mismatch with the
@@ -40,6 +42,8 @@ class SurfaceTerms:
     (kg m-2 s-1 per unit specific humidity) of soil evaporation, sublimation, transpiration and
     fully wet canopy; ``wc_rate``: interception store / dt (kg m-2 s-1); ``wet_k_dt``:
     rho_g_wet dt / capacity, so wet-canopy evaporation is wc_rate (1 - exp(-wet_k_dt dq)).
+    ``tr_supply``: the most transpiration (kg m-2 s-1) the root zone can deliver this step
+    (zero when every rooted layer is at wilting point).
     """
 
     rad_in: torch.Tensor
@@ -55,6 +59,7 @@ class SurfaceTerms:
     rho_g_wet: torch.Tensor
     wc_rate: torch.Tensor
     wet_k_dt: torch.Tensor
+    tr_supply: torch.Tensor
 
 
 _LV = C.LATENT_VAPORISATION
@@ -81,12 +86,30 @@ def _qsat_and_slope(ts, cq, k):
     return qs, qs * inv * inv * k["ab"]
 
 
+_R_MAX = 1.0e4  # demand / supply above which transpiration equals the supply (keeps r**4 finite)
+_TINY = 1.0e-30
+
+
+def _supply_limited(demand, supply):
+    """Transpiration = smooth minimum of atmospheric ``demand`` and root-zone ``supply`` (kg m-2 s-1).
+
+    e = demand / (1 + (demand/supply)^4)^(1/4): within 1e-6 relative of the demand while it is
+    below a twentieth of the supply, never above the supply, exactly zero when the supply is zero.
+    Returns (e, de/d(demand) = (1 + r^4)^(-5/4)).
+    """
+    r = (demand / supply.clamp_min(_TINY)).clamp_max(_R_MAX)
+    g = torch.pow(1.0 + r**4, -0.25)
+    g2 = g * g
+    return supply * r * g, g2 * g2 * g
+
+
 def _vegetation_evap(t: SurfaceTerms, dq, neg_wet_k):
     """Wet-canopy evaporation + transpiration (kg m-2 s-1), dew onto the canopy when dq < 0."""
     dq_pos = dq.clamp_min(0.0)
     depl = torch.exp(neg_wet_k * dq_pos)
     e_wet = t.wc_rate - t.wc_rate * depl + t.rho_g_wet * (dq - dq_pos)
-    return e_wet, t.rho_g_transp * dq_pos, depl
+    e_tr, _ = _supply_limited(t.rho_g_transp * dq_pos, t.tr_supply)
+    return e_wet, e_tr, depl
 
 
 def solve_surface(t: SurfaceTerms, ts0: torch.Tensor, iterations: int):
@@ -111,13 +134,14 @@ def solve_surface(t: SurfaceTerms, ts0: torch.Tensor, iterations: int):
         depl = torch.exp(neg_wet_k * dq_pos)
         e_veg = torch.addcmul(t.wc_rate, t.wc_rate, depl, value=-1.0)  # wet canopy, dq > 0
         e_veg = torch.addcmul(e_veg, t.rho_g_wet, dq - dq_pos)  # dew, dq < 0
-        e_veg = torch.addcmul(e_veg, t.rho_g_transp, dq_pos)  # transpiration
+        e_tr, de_tr = _supply_limited(t.rho_g_transp * dq_pos, t.tr_supply)
+        e_veg = e_veg + e_tr  # transpiration, capped by the root-zone supply
         t3 = ts * ts * ts
         f = torch.addcmul(const, t3, ts, value=-_EPS_SIGMA)
         f = torch.addcmul(f, a1, ts, value=-1.0)
         f = torch.addcmul(f, g_lin, qs, value=-1.0)
         f = torch.add(f, e_veg, alpha=-_LV)
-        de_veg = torch.where(dq > 0, torch.addcmul(t.rho_g_transp, wet_slope, depl), t.rho_g_wet)
+        de_veg = torch.where(dq > 0, torch.addcmul(t.rho_g_transp * de_tr, wet_slope, depl), t.rho_g_wet)
         latent_slope = torch.addcmul(g_lin_ab, k["lv_ab"], de_veg) * qs * (inv * inv)  # d(LE)/dTs
         slope = torch.addcmul(a1, k["es4"], t3) + latent_slope  # = -df/dTs > 0
         ts = torch.addcdiv(ts, f, slope)

@@ -245,9 +245,23 @@ class EmbeddedLSM:
             col=col, hc=hc, ch_n=ch_n, g_zd=C.GRAVITY * zd, dt=float(f.time_step_s), grid=grid,
             theta_crit=(C.THETA_WILT + col["stress_onset"] * (C.THETA_FC - C.THETA_WILT)).unsqueeze(-1),
             root_frac=root_fractions(col["root_depth_m"]),
+            transp_cap_mm=self._transpiration_cap_mm(col, grid),
             root_zone_mm=root_zone_weights(col["root_depth_m"]) * grid.dz_mm,
             log_q10=torch.log(col["q10"]),
         )
+
+    @staticmethod
+    def _transpiration_cap_mm(col: dict, grid: SoilGrid) -> torch.Tensor:
+        """Root-zone supply per unit stress (kg m-2 per step per unit beta), shape (batch,).
+
+        Transpiration is drawn from layer l in proportion to root_frac_l beta_l / beta. Capping
+        it at beta (theta_crit - theta_wilt) min_l(dz_l / root_frac_l) per step means no layer
+        ever gives more than its water above wilting point, so the minimum stomatal conductance
+        cannot drain dry soil below wilting (and on to negative water contents).
+        """
+        rf = root_fractions(col["root_depth_m"])
+        ramp = col["stress_onset"] * (C.THETA_FC - C.THETA_WILT)
+        return ramp * (grid.dz_mm / rf).amin(-1)
 
     def _initial_state(self, f: ForcingTensors, n_sets: int):
         """Ts = first Tair, empty canopy and snow, soil at field capacity and mean air temperature."""
@@ -365,6 +379,7 @@ class EmbeddedLSM:
             rho_g_snow=rho_bare * fsnow * ga,
             rho_g_transp=rho_veg * (1.0 - wc1 * inv_wmax) / (ra + 1.0 / gc),
             rho_g_wet=rho_g_wet, wc_rate=wc1 * (1.0 / dt), wet_k_dt=rho_g_wet * inv_wmax * dt,
+            tr_supply=beta * s["transp_cap_mm"] * (1.0 / dt),
         )
         sol = solve_surface(terms, ts, self.config.newton_iterations)
         e_wet, e_tr, e_soil, e_snow = sol["e_wet"], sol["e_tr"], sol["e_soil"], sol["e_snow"]
@@ -373,8 +388,11 @@ class EmbeddedLSM:
         swe2 = swe1 - e_snow * dt
         tsoil, melt = snowmelt(step_temperature(tsoil, heat_cap, cond, sol["qg"], dt, grid.inv_node_dist),
                                heat_cap, swe2)
-        rb = s["root_frac"] * (beta_layers + 1e-6)
-        extraction = (e_tr * dt / rb.sum(-1)).unsqueeze(-1) * rb + (e_soil * dt).unsqueeze(-1) * grid.top
+        # transpiration by root fraction x stress: a layer at wilting point gives nothing (beta = 0 -> e_tr = 0)
+        rb = s["root_frac"] * beta_layers
+        rb_sum = rb.sum(-1)
+        share = torch.where(rb_sum > 0, rb_sum, torch.ones_like(rb_sum))
+        extraction = (e_tr * dt / share).unsqueeze(-1) * rb + (e_soil * dt).unsqueeze(-1) * grid.top
         theta_new, runoff, drainage = soil_step(theta, extraction, rain_thr + drip0 + drip1 + melt, grid, dt)
         reco = ecosystem_respiration(col["resp_base"], s["log_q10"], tsoil[:, 0], beta)
         swe_new = swe2 - melt
