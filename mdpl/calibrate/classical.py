@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mdpl.calibrate.inputs import default_priors, train_mask_of
+from mdpl.calibrate.inputs import priors_of, train_masks_of
 from mdpl.calibrate.land_runs import WindowedProblem
 from mdpl.calibrate.result import CalibrationResult
 from mdpl.calibrate.surrogate_route import calibration_tasks
@@ -70,12 +70,12 @@ def calibrate_classical(
     e_def, w_def = classical_budget(cfg)
     evals = e_def if evals is None else int(evals)
     window_days = w_def if window_days is None else int(window_days)
-    masks = [train_mask_of(f, m) for f, m in zip(features_list, train_masks or [None] * len(features_list))]
+    masks = train_masks_of(features_list, train_masks)
     problem = WindowedProblem(model, datasets, features_list, list(weights), window_days=window_days,
                               train_masks=masks, corrected=cfg.data.corrected_fluxes)
     dtype = getattr(model, "dtype", torch.float32)
     n_sites, P = len(features_list), space.n
-    pri = default_priors(space, features_list) if priors is None else np.clip(np.asarray(priors, float), space.lower, space.upper)
+    pri = priors_of(space, features_list, priors)
     u0 = np.clip(np.asarray(space.to_unit(pri), float), 0.0, 1.0)
     t0 = time.perf_counter()
     history: list[dict] = []

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from mdpl.calibrate.generator_training import build_generators, train_generators
-from mdpl.calibrate.inputs import default_priors, group_ids, stack_inputs, train_mask_of
+from mdpl.calibrate.inputs import group_ids, priors_of, stack_inputs, train_masks_of
 from mdpl.calibrate.land_runs import WindowedProblem
 from mdpl.calibrate.result import CalibrationResult
 from mdpl.calibrate.surrogate_route import calibration_tasks
@@ -57,11 +57,11 @@ def calibrate_direct(
     e_def, w_def = direct_budget(cfg)
     epochs = e_def if epochs is None else int(epochs)
     window_days = w_def if window_days is None else int(window_days)
-    masks = [train_mask_of(f, m) for f, m in zip(features_list, train_masks or [None] * len(features_list))]
+    masks = train_masks_of(features_list, train_masks)
     problem = WindowedProblem(model, datasets, features_list, list(weights), window_days=window_days,
                               train_masks=masks, corrected=cfg.data.corrected_fluxes)
     inputs = stack_inputs(features_list, masks)
-    pri = default_priors(space, features_list) if priors is None else np.clip(np.asarray(priors, float), space.lower, space.upper)
+    pri = priors_of(space, features_list, priors)
     groups, group_names = group_ids(features_list)
 
     def simulate(theta: torch.Tensor):

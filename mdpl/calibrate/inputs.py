@@ -24,6 +24,11 @@ def train_mask_of(features, train_mask=None) -> np.ndarray:
     return np.asarray(train_mask, dtype=bool)
 
 
+def train_masks_of(features_list: Sequence, train_masks: Sequence | None = None) -> list[np.ndarray]:
+    """:func:`train_mask_of` for every site; ``train_masks`` None: each site's default split."""
+    return [train_mask_of(f, m) for f, m in zip(features_list, train_masks or [None] * len(features_list))]
+
+
 def input_names(features) -> list[str]:
     """Names of the generator inputs, in order."""
     f = list(features.forcing_names)
@@ -61,3 +66,10 @@ def default_priors(space, features_list: Sequence) -> np.ndarray:
     """PFT default parameters (n_sites, P) of each site (its IGBP class), clipped into ``space``'s bounds."""
     rows = [np.asarray(space.defaults(f.igbp), dtype=float) for f in features_list]
     return np.clip(np.stack(rows), space.lower, space.upper)
+
+
+def priors_of(space, features_list: Sequence, priors=None) -> np.ndarray:
+    """Starting parameters (n_sites, P): given ``priors`` clipped into ``space``'s bounds, else :func:`default_priors`."""
+    if priors is None:
+        return default_priors(space, features_list)
+    return np.clip(np.asarray(priors, float), space.lower, space.upper)

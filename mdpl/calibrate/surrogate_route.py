@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from mdpl.calibrate.generator_training import build_generators, train_generators
-from mdpl.calibrate.inputs import default_priors, group_ids, stack_inputs, train_mask_of
+from mdpl.calibrate.inputs import group_ids, priors_of, stack_inputs, train_masks_of
 from mdpl.calibrate.result import CalibrationResult
 from mdpl.calibrate.targets import site_targets
 from mdpl.errors import ConfigError
@@ -70,10 +70,10 @@ def calibrate_with_surrogate(
     missing = [t for t in weights if t not in getattr(surrogate, "tasks", weights)]
     if missing:
         raise ConfigError(f"calibration.task_weights names {', '.join(missing)} but the surrogate predicts only {', '.join(surrogate.tasks)}")
-    masks = [train_mask_of(f, m) for f, m in zip(features_list, train_masks or [None] * len(features_list))]
+    masks = train_masks_of(features_list, train_masks)
     targets = [site_targets(f, weights, m, corrected=cfg.data.corrected_fluxes) for f, m in zip(features_list, masks)]
     inputs = stack_inputs(features_list, masks)
-    pri = default_priors(space, features_list) if priors is None else np.clip(np.asarray(priors, float), space.lower, space.upper)
+    pri = priors_of(space, features_list, priors)
     groups, group_names = group_ids(features_list)
 
     for p in getattr(surrogate, "parameters", lambda: [])():
