@@ -53,6 +53,7 @@ class LsmConfig:
     newton_iterations: int = 4  # fixed Newton iterations for the surface temperature
     dtype: str = "float32"  # float32 | float64
     checkpoint_days: bool = True  # recompute each day in backward: memory bounded over long runs; use .backward(), not autograd.grad
+    compile: str = "auto"  # auto | on | off: torch.compile the time step for runs without gradients (auto: long runs only)
 
 
 @dataclass
@@ -103,6 +104,8 @@ class CalibrationConfig:
     sources: list[str] = field(default_factory=lambda: ["default", "mdpl", "dpl", "direct"])
     hidden_size: int = 32  # width of the generator MLP
     patience: int | None = None  # stop after this many epochs without improvement (None: all epochs)
+    prior_weight: float = 0.0  # pull towards the PFT defaults: weight x mean squared unit-cube distance (0: none)
+    no_worse_weight: float = 0.0  # penalise any calibrated flux whose error rises above its PFT-default value (0: none)
     quick_epochs: int = 150  # generator epochs in quick mode
     direct_epochs: int = 40  # direct calibration (through the land model) epochs in full mode
     direct_quick_epochs: int = 4  # quick mode: a smoke run of the direct route (CPU cost ~ days x epochs)
@@ -190,6 +193,11 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"mode: expected 'quick' or 'full', got {cfg.mode!r}")
     if not 0.0 <= cfg.data.min_measured_fraction <= 1.0:
         raise ConfigError(f"data.min_measured_fraction must lie in [0, 1], got {cfg.data.min_measured_fraction}")
+    for name in ("prior_weight", "no_worse_weight"):
+        if getattr(cfg.calibration, name) < 0:
+            raise ConfigError(f"calibration.{name} must be >= 0, got {getattr(cfg.calibration, name)}")
+    if cfg.lsm.compile not in ("auto", "on", "off"):
+        raise ConfigError(f"lsm.compile: expected 'auto', 'on' or 'off', got {cfg.lsm.compile!r}")
     if cfg.ensemble.sampler not in ("sobol", "lhs"):
         raise ConfigError(f"ensemble.sampler: expected 'sobol' or 'lhs', got {cfg.ensemble.sampler!r}")
     if cfg.surrogate.kind not in ("multitask", "singletask"):

@@ -122,7 +122,8 @@ class SimulationResult:
                                                        {"units": "m"})
         attrs = {"time_step_s": 86400.0 if self.is_daily else float(self.time_step_s),
                  "aggregation": "daily mean" if self.is_daily else "step mean, time = step start"}
-        attrs.update({k: v for k, v in self.diagnostics.items() if isinstance(v, (int, float, str))})
+        attrs.update({k: int(v) if isinstance(v, bool) else v  # netCDF attributes have no boolean type
+                      for k, v in self.diagnostics.items() if isinstance(v, (int, float, str))})
         return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
