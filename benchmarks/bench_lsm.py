@@ -28,13 +28,16 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="all", help="cpu, cuda or all (cpu and, when present, cuda)")
     ap.add_argument("--loop-columns", type=int, default=4, help="single columns run one by one for the speed-up")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch CPU thread counts to measure")
+    ap.add_argument("--compile", default="both", choices=["off", "on", "both"],
+                    help="eager step (off), torch.compile'd step (on) or both side by side (default)")
     ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
     a = ap.parse_args(argv)
     if a.device == "all":
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     else:
         devices = [a.device]
-    r = run(a.batch_sizes, a.steps, devices, a.loop_columns, a.threads)
+    modes = ["off", "on"] if a.compile == "both" else [a.compile]
+    r = run(a.batch_sizes, a.steps, devices, a.loop_columns, a.threads, compile_modes=modes)
     body = render(r)
     print(f"hardware: {hardware()}")
     print(body)

@@ -55,31 +55,42 @@ def _surrogate_inputs(datasets, n_sets: int, params_unit: np.ndarray):
     }
 
 
-def _time_surrogate(kind: str, inputs: dict, cfg, repeats: int = 3) -> float:
-    """Median wall time (s) of normalise + forward for all S x K members."""
+def _sync(device) -> None:
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _time_surrogate(kind: str, inputs: dict, cfg, repeats: int = 3, device="cpu") -> float:
+    """Median wall time (s) of normalise + forward for all S x K members (after one warm-up pass)."""
     import torch
 
     from mdpl.models.surrogate import build_surrogate
 
-    x, s = inputs["forcing"], inputs["static"]
+    x, s = inputs["forcing"].to(device), inputs["static"].to(device)
+    doy, pu = inputs["doy"].to(device), inputs["params_unit"].to(device)
     net = build_surrogate(
-        kind, n_forcing=x.shape[-1], n_params=inputs["params_unit"].shape[-1], n_static=s.shape[-1],
+        kind, n_forcing=x.shape[-1], n_params=pu.shape[-1], n_static=s.shape[-1],
         tasks=cfg.surrogate.tasks, hidden_size=cfg.surrogate.hidden_size, n_experts=cfg.surrogate.n_experts,
-    ).eval()
+    ).eval().to(device)
     times = []
-    for _ in range(repeats):
+    for i in range(repeats + 1):
+        _sync(device)
         t0 = time.perf_counter()
         with torch.no_grad():
             xm, xs = x.mean((0, 1), keepdim=True), x.std((0, 1), keepdim=True) + 1e-6
             sm, ss = s.mean(0, keepdim=True), s.std(0, keepdim=True) + 1e-6
-            out = net((x - xm) / xs, inputs["doy"], inputs["params_unit"], (s - sm) / ss)
-        times.append(time.perf_counter() - t0)
+            out = net((x - xm) / xs, doy, pu, (s - sm) / ss)
+        _sync(device)
+        if i:
+            times.append(time.perf_counter() - t0)
         assert out.shape[0] == inputs["params_unit"].shape[0]
     return float(np.median(times))
 
 
-def run(days: int = 60, n_sets: int = 16, seed: int = 0, threads: int = 1) -> dict:
-    """Measure both routes for 5 sites x ``n_sets`` parameter sets over ``days`` days."""
+def run(days: int = 60, n_sets: int = 16, seed: int = 0, threads: int = 1, device: str = "cpu") -> dict:
+    """Measure both routes for 5 sites x ``n_sets`` parameter sets over ``days`` days on one device."""
     import torch
 
     from mdpl.config import Config
@@ -92,20 +103,25 @@ def run(days: int = 60, n_sets: int = 16, seed: int = 0, threads: int = 1) -> di
     rng = np.random.default_rng(seed)
     unit = rng.uniform(0.05, 0.95, size=(len(SITES), n_sets, space.n))
     phys = np.asarray(space.from_unit(unit))
-    model = EmbeddedLSM(cfg.lsm, device="cpu")
-    res = {"sites": len(SITES), "sets": n_sets, "days": days, "members": len(SITES) * n_sets}
+    model = EmbeddedLSM(cfg.lsm, device=device)
+    res = {"sites": len(SITES), "sets": n_sets, "days": days, "members": len(SITES) * n_sets, "device": device}
     with torch.no_grad():
+        if torch.device(device).type == "cuda":  # warm-up: kernel loading stays out of the numbers
+            model.simulate(datasets, phys, daily=True, spinup=False)
+        _sync(device)
         t0 = time.perf_counter()
         out = model.simulate(datasets, phys, daily=True, spinup=False)
+        _sync(device)
         res["lsm_no_spinup_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         model.simulate(datasets, phys, daily=True, spinup=True)
+        _sync(device)
         res["lsm_with_spinup_s"] = time.perf_counter() - t0
     res["lsm_days"] = int(out["Qle"].shape[1])
     inputs = _surrogate_inputs(datasets, n_sets, unit)
     res["surrogate_days"] = inputs["days"]
-    res["multitask_s"] = _time_surrogate("multitask", inputs, cfg)
-    res["singletask_s"] = _time_surrogate("singletask", inputs, cfg)
+    res["multitask_s"] = _time_surrogate("multitask", inputs, cfg, device=device)
+    res["singletask_s"] = _time_surrogate("singletask", inputs, cfg, device=device)
     res["ratio_lsm_over_multitask"] = res["lsm_no_spinup_s"] / res["multitask_s"]
     res["ratio_lsm_spinup_over_multitask"] = res["lsm_with_spinup_s"] / res["multitask_s"]
     res["ratio_lsm_over_singletask"] = res["lsm_no_spinup_s"] / res["singletask_s"]
@@ -125,7 +141,7 @@ def render(r: dict) -> str:
          "per member-year ms": 1e3 * r["singletask_s"] / r["members"] / (r["days"] / 365.25)},
     ]
     return (
-        f"{r['sites']} sites x {r['sets']} parameter sets = {r['members']} members, {r['days']} days of daily "
+        f"Device: {r.get('device', 'cpu')}. {r['sites']} sites x {r['sets']} parameter sets = {r['members']} members, {r['days']} days of daily "
         f"Qle/Qh/NEE (synthetic twins of the five study sites; surrogate weights freshly initialised, same size "
         f"as the configured surrogate).\n\n"
         + table(rows, ["route", "wall s", "per member-year ms"])
@@ -142,15 +158,19 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="30 days x 8 sets (seconds to a minute)")
     ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: both routes run on it (default cpu)")
     a = ap.parse_args(argv)
     days = a.days or (30 if a.quick else 60)
     sets = a.sets or (8 if a.quick else 32)
-    r = run(days, sets, threads=a.threads)
+    from mdpl.device import resolve_device
+
+    r = run(days, sets, threads=a.threads, device=str(resolve_device(a.device)))
     text = render(r)
     print(f"hardware: {r['hardware']}\n{text}")
     if not a.no_write:
         cmd = "python benchmarks/bench_surrogate.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        write_section("Surrogate vs land model", text, cmd.strip())
+        title = "Surrogate vs land model" + ("" if r["device"] == "cpu" else f" ({r['device']})")
+        write_section(title, text, cmd.strip())
     return 0
 
 

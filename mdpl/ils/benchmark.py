@@ -35,8 +35,9 @@ def _peak_rss_mib() -> float:
 
 
 def run(batch_sizes=(1, 64, 1024, 8192), steps: int = 96, devices=("cpu",), loop_columns: int = 4,
-        threads=None, seed: int = 0) -> dict:
-    """Measure throughput per device, CPU thread count (``threads``: int or list) and batch size."""
+        threads=None, seed: int = 0, compile_modes=("off",)) -> dict:
+    """Measure throughput per device, CPU thread count (``threads``: int or list), step (``compile_modes``:
+    'off' eager, 'on' torch.compile'd; compilation happens in an untimed warm-up) and batch size."""
     ds = _forcing(steps)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     rows = []
@@ -47,20 +48,23 @@ def run(batch_sizes=(1, 64, 1024, 8192), steps: int = 96, devices=("cpu",), loop
             for n_threads in (thread_list if dev == "cpu" else [None]):
                 if n_threads:
                     torch.set_num_threads(n_threads)
-                rows += _measure(ds, dev, batch_sizes, steps, loop_columns, seed)
+                for mode in compile_modes:
+                    rows += _measure(ds, dev, batch_sizes, steps, loop_columns, seed, mode)
     finally:
         torch.set_num_threads(before)
     return dict(rows=rows, steps=steps, loop_columns=loop_columns, time_step_s=1800, load_average=load)
 
 
-def _measure(ds, dev, batch_sizes, steps, loop_columns, seed) -> list[dict]:
+def _measure(ds, dev, batch_sizes, steps, loop_columns, seed, compile_mode="off") -> list[dict]:
+    from mdpl.config import LsmConfig
     from mdpl.ils.model import EmbeddedLSM
     from mdpl.ils.parameters import PARAMETER_SPACE
 
     rng = np.random.default_rng(seed)
     rows = []
     threads = torch.get_num_threads()
-    model = EmbeddedLSM(device=dev, dtype=torch.float32)
+    model = EmbeddedLSM(LsmConfig(compile=compile_mode), device=dev, dtype=torch.float32)
+    step = "compiled" if compile_mode == "on" else "eager"
     forcing = model.forcing(ds)
     p_all = PARAMETER_SPACE.from_unit(rng.random((max(batch_sizes), PARAMETER_SPACE.n)))
     p_all = torch.as_tensor(p_all, dtype=torch.float32, device=model.device)
@@ -76,7 +80,10 @@ def _measure(ds, dev, batch_sizes, steps, loop_columns, seed) -> list[dict]:
             torch.cuda.synchronize()
         return time.perf_counter() - t0, r
 
-    timed(p_all[:2])  # warm-up (allocator, lazy init)
+    t0 = time.perf_counter()
+    timed(p_all[:2])  # warm-up (allocator, lazy init; compilation for batch >= 2)
+    timed(p_all[0])  # and for a single column (compilers specialise size 1)
+    warmup_s = time.perf_counter() - t0
     # the loop of single columns
     loop_s, singles = 0.0, []
     for c in range(loop_columns):
@@ -92,33 +99,34 @@ def _measure(ds, dev, batch_sizes, steps, loop_columns, seed) -> list[dict]:
         mem = torch.cuda.max_memory_allocated() / 2**20 if cuda else _peak_rss_mib()
         n_chk = min(b, loop_columns)
         same = bool(torch.allclose(r["Qle"][:n_chk], torch.stack(singles[:n_chk]), rtol=1e-4, atol=1e-3))
-        rows.append(dict(device=str(model.device), threads=threads, batch=b, seconds=dt,
+        rows.append(dict(device=str(model.device), threads=threads, step=step, batch=b, seconds=dt,
                          column_steps_per_s=rate,
                          speedup_vs_loop=rate / loop_rate, peak_memory_mib=mem,
                          memory_kind="GPU allocated" if cuda else "process peak RSS",
-                         matches_single_columns=same))
-    rows.append(dict(device=str(model.device), threads=threads, batch="loop of 1", seconds=loop_s,
+                         matches_single_columns=same, warmup_s=warmup_s))
+    rows.append(dict(device=str(model.device), threads=threads, step=step, batch="loop of 1", seconds=loop_s,
                      column_steps_per_s=loop_rate,
                      speedup_vs_loop=1.0, peak_memory_mib=float("nan"), memory_kind="",
-                     matches_single_columns=True))
+                     matches_single_columns=True, warmup_s=warmup_s))
     return rows
 
 
 def render(r: dict) -> str:
     """Markdown table and a one-line summary per device."""
-    cols = ["device", "threads", "batch", "seconds", "column_steps_per_s", "speedup_vs_loop", "peak_memory_mib",
-            "matches_single_columns"]
+    cols = ["device", "threads", "step", "batch", "seconds", "column_steps_per_s", "speedup_vs_loop", "peak_memory_mib",
+            "matches_single_columns", "warmup_s"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in r["rows"]:
         cells = []
         for c in cols:
-            v = row[c]
+            v = row.get(c, "")
             cells.append(f"{v:.4g}" if isinstance(v, float) else str(v))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(f"{r['steps']} half-hourly steps per run, forward only (no_grad), no spin-up, daily outputs, "
                  f"float32; the loop runs {r['loop_columns']} single columns "
-                 "one after another in the same process. Peak memory is the process's peak RSS on CPU "
+                 "one after another in the same process. 'compiled' is the torch.compile'd step "
+                 "(lsm.compile: on); warmup_s is the untimed first runs, which include compiling. Peak memory is the process's peak RSS on CPU "
                  "(a high-water mark) and torch.cuda.max_memory_allocated on GPU. "
                  f"1-minute load average when the run started: {r['load_average']:.1f} "
                  f"on {os.cpu_count()} logical cores (other processes share the CPU).")
