@@ -128,3 +128,52 @@ def test_corrected_fluxes_fall_back_with_a_note_and_bad_weights_are_config_error
     f.obs_mask["Qh"][:] = False
     with pytest.raises(DataError, match="site A"):
         site_targets(f, ["Qh"], np.ones(f.n_days, bool))
+
+
+def test_prior_weight_holds_unconstrained_parameters_at_their_defaults():
+    """Calibrating Qle alone leaves c (a Qh-only parameter) free: the prior term keeps it at the GRA default 0.3,
+    while a and b still fit Qle; a very large weight pins every parameter to its default."""
+    site = toy_site("A", "GRA", "grassland", TRUTH["A"], seed=1)
+    cfg = _cfg()
+    cfg.calibration.task_weights = {"Qle": 1.0}
+    cfg.calibration.prior_weight = 0.05
+    res = calibrate_mdpl(AnalyticSurrogate(), [site], cfg, progress=False)
+    assert abs(res.params[0, 2] - 0.3) < 0.02
+    assert res.info["best_loss"] < 0.2 * res.info["initial_loss"]
+    assert res.history[-1]["loss_prior"] > 0
+    cfg.calibration.prior_weight = 1e4
+    pinned = calibrate_mdpl(AnalyticSurrogate(), [site], cfg, progress=False)
+    np.testing.assert_allclose(pinned.params[0], [0.2, 0.5, 0.3], rtol=0.05)
+
+
+def test_no_worse_weight_stops_trading_one_flux_for_another():
+    """One parameter a drives both fluxes (Qle = a SW, Qh = a SW / 2); the observations want a = 0.4 for Qle and
+    a = 0.1 (the prior) for Qh. The plain multi-task sum moves a towards Qle and makes Qh worse than at the prior;
+    with the no-worse term, Qh's error stays at (or below) its prior value."""
+    from types import SimpleNamespace
+
+    from mdpl.calibrate.generator_training import build_generators, train_generators
+    from mdpl.calibrate.targets import SiteTargets, task_terms
+
+    space = SimpleNamespace(lower=np.array([0.01]), upper=np.array([1.0]), log=np.array([False]))
+    rng = np.random.default_rng(0)
+    sw = torch.as_tensor(150 + 80 * rng.random(200), dtype=torch.float32)
+    noise = torch.as_tensor(3.0 * rng.standard_normal(200), dtype=torch.float32)
+    obs = {"Qle": 0.4 * sw, "Qh": 0.05 * sw + noise}
+    tgt = SiteTargets("A", obs, {k: torch.ones(200, dtype=torch.bool) for k in obs}, {k: float(v.var()) for k, v in obs.items()})
+    w = {"Qle": 1.0, "Qh": 1.0}
+
+    def simulate(theta):
+        return [{"Qle": theta[0, 0] * sw, "Qh": 0.5 * theta[0, 0] * sw}]
+
+    prior = np.array([[0.1]])
+    at_prior = float(task_terms(simulate(torch.tensor(prior, dtype=torch.float32))[0], tgt, w)["Qh"])
+    fits = {}
+    for weight in (0.0, 100.0):
+        torch.manual_seed(0)
+        gens = build_generators(1, np.zeros((1, 2)), space, mode="site", hidden=8)
+        fit = train_generators(gens, np.zeros((1, 2)), prior, simulate, [tgt], w, epochs=200, learning_rate=3e-2,
+                               progress=False, no_worse_weight=weight)
+        fits[weight] = float(task_terms(simulate(torch.tensor(fit.params, dtype=torch.float32))[0], tgt, w)["Qh"])
+    assert fits[0.0] > 2 * at_prior  # the plain sum sacrifices Qh
+    assert fits[100.0] - at_prior < 0.05 * (fits[0.0] - at_prior)  # the guarded one (almost) does not

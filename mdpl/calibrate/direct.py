@@ -72,7 +72,8 @@ def calibrate_direct(
     t0 = time.perf_counter()
     fit = train_generators(gens, inputs, pri, simulate, problem.targets, weights, epochs=epochs,
                            learning_rate=cfg.calibration.direct_learning_rate, groups=groups, progress=progress,
-                           desc="calibrate direct")
+                           desc="calibrate direct", prior_weight=cfg.calibration.prior_weight,
+                           no_worse_weight=cfg.calibration.no_worse_weight)
     notes = [n for t in problem.targets for n in t.notes]
     if window_days:
         notes.append(f"direct calibration saw {window_days} training days per site for {epochs} epochs "

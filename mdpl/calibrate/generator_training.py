@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mdpl.calibrate.targets import SiteTargets, multitask_loss
+from mdpl.calibrate.targets import SiteTargets, task_terms
 from mdpl.models.generator import ParameterGenerator
 
 #: simulate(params (n_sites, P) physical) -> one dict task -> (days,) tensor per site
@@ -82,13 +82,18 @@ def train_generators(
     progress: bool = True,
     desc: str = "calibrate",
     patience: int | None = None,
+    prior_weight: float = 0.0,
+    no_worse_weight: float = 0.0,
 ) -> GeneratorFit:
     """Adam on the generators' weights, full batch over sites, keeping the best epoch.
 
     ``inputs`` (n_sites, F) and ``priors`` (n_sites, P, physical) are fixed;
     every epoch generates parameters, simulates, and steps on the summed
     multi-task loss. ``patience`` stops after that many epochs without a new
-    best (None: run all epochs).
+    best (None: run all epochs). ``prior_weight`` adds that weight times the
+    mean squared distance, in the unit cube, between the generated
+    parameters and the priors: it keeps parameters that the data do not
+    constrain near their PFT defaults, where a surrogate is best sampled.
     """
     x = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
     pri = torch.as_tensor(np.asarray(priors, dtype=np.float32))
@@ -102,6 +107,9 @@ def train_generators(
     bar = tqdm(range(max(int(epochs), 0)), desc=desc, disable=not progress, leave=False)
     with torch.no_grad():
         theta0 = generate(generators, x, pri, grp)
+        u_prior = generators[0].to_unit(pri.to(theta0)).clamp(0.0, 1.0)
+        baseline = ([{t: v.detach() for t, v in task_terms(sim, tgt, weights).items()}
+                     for sim, tgt in zip(simulate(theta0), targets)] if no_worse_weight else None)
     best = (math.inf, -1, theta0.numpy().copy())
     best_states = [copy.deepcopy(g.state_dict()) for g in generators]
     for epoch in bar:
@@ -111,12 +119,21 @@ def train_generators(
         n_sims += len(targets)
         loss = None
         parts: dict[str, float] = {}
-        for sim, tgt in zip(sims, targets):
-            l_site, p_site = multitask_loss(sim, tgt, weights)
+        for i, (sim, tgt) in enumerate(zip(sims, targets)):
+            terms = task_terms(sim, tgt, weights)
+            l_site = sum(weights[t] * v for t, v in terms.items())
+            if baseline is not None:
+                worse = sum(weights[t] * torch.relu(v - baseline[i][t]) for t, v in terms.items())
+                parts["no_worse"] = parts.get("no_worse", 0.0) + float(worse.detach()) / len(targets)
+                l_site = l_site + no_worse_weight * worse
             loss = l_site if loss is None else loss + l_site
-            for k, v in p_site.items():
-                parts[k] = parts.get(k, 0.0) + v / len(targets)
+            for k, v in terms.items():
+                parts[k] = parts.get(k, 0.0) + float(v.detach()) / len(targets)
         loss = loss / len(targets)
+        if prior_weight:
+            pen = prior_weight * ((generators[0].to_unit(theta) - u_prior) ** 2).mean()
+            parts["prior"] = float(pen.detach())
+            loss = loss + pen
         value = float(loss.detach())
         history.append({"epoch": epoch, "loss": value, **{f"loss_{k}": v for k, v in parts.items()}})
         if math.isfinite(value) and value < best[0]:

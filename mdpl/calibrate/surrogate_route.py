@@ -106,6 +106,8 @@ def calibrate_with_surrogate(
         progress=progress,
         desc=f"calibrate {src}",
         patience=cfg.calibration.patience,
+        prior_weight=cfg.calibration.prior_weight,
+        no_worse_weight=cfg.calibration.no_worse_weight,
     )
     notes = [n for t in targets for n in t.notes]
     return CalibrationResult(

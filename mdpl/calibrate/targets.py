@@ -77,6 +77,22 @@ def site_targets(features, tasks, train_mask, *, corrected: bool = False, dtype=
     return SiteTargets(str(features.site), obs, mask, var, notes)
 
 
+def task_terms(sim: dict[str, torch.Tensor], targets: SiteTargets, weights: dict[str, float]) -> dict[str, torch.Tensor]:
+    """Per task with non-zero weight: MSE(sim, obs) / var(obs) on the masked days (dimensionless)."""
+    terms = {}
+    for task, w in weights.items():
+        if w == 0 or task not in targets.obs:
+            continue
+        s = sim[task].reshape(-1)
+        m = targets.mask[task].to(s.device)
+        o = targets.obs[task].to(s)
+        err = torch.where(m, s - o, torch.zeros_like(s))
+        terms[task] = (err**2).sum() / m.sum().clamp_min(1) / targets.var[task]
+    if not terms:
+        raise ValueError(f"no task with non-zero weight among {sorted(targets.obs)}")
+    return terms
+
+
 def multitask_loss(
     sim: dict[str, torch.Tensor], targets: SiteTargets, weights: dict[str, float]
 ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -86,18 +102,6 @@ def multitask_loss(
     bad as predicting the observed mean), so fluxes of different size weigh
     as their ``weights`` say. Returns the loss tensor and the per-task terms.
     """
-    total = None
-    parts = {}
-    for task, w in weights.items():
-        if w == 0 or task not in targets.obs:
-            continue
-        s = sim[task].reshape(-1)
-        m = targets.mask[task].to(s.device)
-        o = targets.obs[task].to(s)
-        err = torch.where(m, s - o, torch.zeros_like(s))
-        term = (err**2).sum() / m.sum().clamp_min(1) / targets.var[task]
-        parts[task] = float(term.detach())
-        total = w * term if total is None else total + w * term
-    if total is None:
-        raise ValueError(f"no task with non-zero weight among {sorted(targets.obs)}")
-    return total, parts
+    terms = task_terms(sim, targets, weights)
+    total = sum(weights[t] * v for t, v in terms.items())
+    return total, {t: float(v.detach()) for t, v in terms.items()}
