@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from mdpl.errors import ConfigError, MdplError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +90,10 @@ def execute_notebook(src: Path, dest: Path, parameters: dict, *, kernel_name: st
     import papermill as pm
 
     nb = jupytext.read(src)
+    links = run_links(src.name)
+    if links:  # after the title cell, so the page keeps its heading
+        nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0,
+                        nbformat_markdown_cell(links))
     nb.metadata["kernelspec"] = {"name": kernel_name, "display_name": "Python 3", "language": "python"}
     nb.metadata.setdefault("jupytext", {})["source"] = src.name
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +113,36 @@ def execute_notebook(src: Path, dest: Path, parameters: dict, *, kernel_name: st
         raise MdplError(f"{src}: notebook failed{where}: {ename}: {evalue} (partial output: {failed})") from None
     os.replace(partial, dest)
     return time.perf_counter() - t0
+
+
+def repository(book_dir: str | os.PathLike = BOOK_DIR) -> tuple[str, str] | None:
+    """(GitHub ``owner/name``, branch) from the book's ``repository:`` setting; None if it is not on GitHub."""
+    cfg = yaml.safe_load((Path(book_dir) / "_config.yml").read_text()) or {}
+    repo = cfg.get("repository") or {}
+    url = str(repo.get("url", "")).rstrip("/")
+    if not url.startswith("https://github.com/"):
+        return None
+    return url.removeprefix("https://github.com/"), str(repo.get("branch", "main"))
+
+
+def run_links(notebook_name: str, book_dir: str | os.PathLike = BOOK_DIR) -> str:
+    """The 'run this chapter yourself' line: Binder on the jupytext source (not the executed copy, which is
+    not in the repository), the source path, and the batch command."""
+    repo = repository(book_dir)
+    src = f"notebooks/{notebook_name}"
+    parts = []
+    if repo:
+        name, branch = repo
+        parts.append(f"[launch on Binder](https://mybinder.org/v2/gh/{name}/{branch}?urlpath=lab/tree/{src})")
+    parts.append(f"source `{src}` (a jupytext notebook: open it as a notebook in Jupyter)")
+    parts.append(f"one run per site: `mdpl batch {src} --sites SITE ...`")
+    return "**Run this chapter yourself:** " + " · ".join(parts) + "."
+
+
+def nbformat_markdown_cell(text: str):
+    import nbformat
+
+    return nbformat.v4.new_markdown_cell(text)
 
 
 def _same_config(cfg, path: Path) -> bool:

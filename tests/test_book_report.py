@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import yaml
 
 from mdpl.book import chapters, toc_files
 from mdpl.errors import ConfigError
@@ -347,3 +348,17 @@ def test_a_failing_chapter_fails_the_book_and_names_itself(tmp_path):
     with pytest.raises(MdplError, match=r"99_broken.py: notebook failed in cell \d+: ValueError: broken chapter 7"):
         execute_notebook(src, dest, {"x": 7})
     assert not dest.exists() and (tmp_path / "gen" / "_99_broken.failed.ipynb").is_file()
+
+
+def test_run_links_point_at_committed_jupytext_sources(tmp_path):
+    """Binder must open a file that exists in the repository: the jupytext source, never book/generated/."""
+    from mdpl.book import BOOK_DIR, NOTEBOOKS_DIR, run_links
+
+    for src in sorted(NOTEBOOKS_DIR.glob("0*.py")):
+        line = run_links(src.name)
+        assert f"urlpath=lab/tree/notebooks/{src.name})" in line and "generated" not in line
+        assert f"mdpl batch notebooks/{src.name}" in line
+    cfg = yaml.safe_load((BOOK_DIR / "_config.yml").read_text())
+    assert "launch_buttons" not in cfg  # the theme's buttons would open the uncommitted executed copies
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://gitlab.com/x/y\n")
+    assert "Binder" not in run_links("01_data_sites.py", tmp_path)  # Binder only for GitHub
