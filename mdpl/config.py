@@ -105,6 +105,7 @@ class CalibrationConfig:
     hidden_size: int = 32  # width of the generator MLP
     patience: int | None = None  # stop after this many epochs without improvement (None: all epochs)
     prior_weight: float = 0.0  # pull towards the PFT defaults: weight x mean squared unit-cube distance (0: none)
+    trust_radius: float = 0.0  # MdPL/dPL: parameters within this unit-cube distance of the PFT defaults (0: whole box)
     no_worse_weight: float = 0.0  # penalise any calibrated flux whose error rises above its PFT-default value (0: none)
     quick_epochs: int = 150  # generator epochs in quick mode
     direct_epochs: int = 40  # direct calibration (through the land model) epochs in full mode
@@ -193,6 +194,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"mode: expected 'quick' or 'full', got {cfg.mode!r}")
     if not 0.0 <= cfg.data.min_measured_fraction <= 1.0:
         raise ConfigError(f"data.min_measured_fraction must lie in [0, 1], got {cfg.data.min_measured_fraction}")
+    if not 0.0 <= cfg.calibration.trust_radius <= 1.0:
+        raise ConfigError(f"calibration.trust_radius must lie in [0, 1] (unit cube), got {cfg.calibration.trust_radius}")
     for name in ("prior_weight", "no_worse_weight"):
         if getattr(cfg.calibration, name) < 0:
             raise ConfigError(f"calibration.{name} must be >= 0, got {getattr(cfg.calibration, name)}")

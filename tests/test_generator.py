@@ -91,3 +91,18 @@ def test_bad_bounds_and_mode_are_rejected():
         ParameterGenerator(2, [1.0, 2.0], [0.5, 3.0])
     with pytest.raises(ValueError, match="mode"):
         ParameterGenerator(2, [0.0], [1.0], mode="everything")
+
+
+def test_trust_radius_keeps_parameters_near_the_prior_and_starts_at_it():
+    prior = torch.as_tensor(np.array([[50.0, 9.0, 0.01, 1.0], [149.0, 4.1, 0.02, 0.6]]), dtype=torch.float32)
+    g = ParameterGenerator(5, LOWER, UPPER, log=LOG, mode="all", trust_radius=0.2)
+    np.testing.assert_allclose(g(torch.randn(2, 5), prior).detach().numpy(), prior.numpy(), rtol=1e-4)
+    u0 = g.to_unit(prior)
+    for fill in (1e6, -1e6):  # as far as the network can push, either way
+        with torch.no_grad():
+            g.net[-1].bias.fill_(fill)
+        u = g.forward_unit(torch.randn(2, 5), prior)
+        assert torch.all((u - u0).abs() <= 0.2 + 1e-5) and torch.all((u >= 0) & (u <= 1))
+        assert torch.all(((u - u0).abs() >= 0.2 - 1e-4) | (u <= 1e-6) | (u >= 1 - 1e-6))  # reaches the edge
+    with pytest.raises(ValueError, match="trust_radius"):
+        ParameterGenerator(5, LOWER, UPPER, trust_radius=1.5)

@@ -43,7 +43,8 @@ class GeneratorFit:
     wall_s: float = 0.0
 
 
-def build_generators(n_sites: int, inputs: np.ndarray, space, *, mode: str, hidden: int = 32) -> list[ParameterGenerator]:
+def build_generators(n_sites: int, inputs: np.ndarray, space, *, mode: str, hidden: int = 32,
+                     trust_radius: float = 0.0) -> list[ParameterGenerator]:
     """One generator per site (``'site'``) or one shared (``'pft'``, ``'all'``) onto ``space``'s bounds.
 
     Inputs are normalised with their mean and spread over the sites given.
@@ -52,7 +53,8 @@ def build_generators(n_sites: int, inputs: np.ndarray, space, *, mode: str, hidd
     mean = np.nanmean(x, axis=0) if x.size else np.zeros(x.shape[1])
     std = np.nanstd(x, axis=0) if x.size else np.ones(x.shape[1])
     def make() -> ParameterGenerator:
-        return ParameterGenerator.from_space(space, x.shape[1], hidden=hidden, mode=mode, input_mean=mean, input_std=std)
+        return ParameterGenerator.from_space(space, x.shape[1], hidden=hidden, mode=mode, input_mean=mean, input_std=std,
+                                             trust_radius=trust_radius)
 
     return [make() for _ in range(n_sites)] if mode == "site" else [make()]
 

@@ -90,7 +90,8 @@ def calibrate_with_surrogate(
         return out
 
     torch.manual_seed(int(cfg.seed))
-    gens = build_generators(len(features_list), inputs, space, mode=mode, hidden=cfg.calibration.hidden_size)
+    gens = build_generators(len(features_list), inputs, space, mode=mode, hidden=cfg.calibration.hidden_size,
+                            trust_radius=cfg.calibration.trust_radius)
     src = source or source_of(surrogate)
     t0 = time.perf_counter()
     fit = train_generators(

@@ -9,7 +9,10 @@ cube, then the affine map onto the bounds the surrogate was trained on::
     theta = lower + (upper - lower) * u          (linear parameters)
     theta = exp(log lower + (log upper - log lower) * u)   (log-scaled ones)
 
-The sigmoid makes leaving the bounds impossible whatever the input (NaN and
+With a trust radius r > 0 the sigmoid maps onto the sub-box
+``[u_prior - r, u_prior + r]`` (cut at 0 and 1) instead of the whole cube, so
+calibrated parameters stay where a surrogate trained on the box is
+well supported. The sigmoid makes leaving the bounds impossible whatever the input (NaN and
 infinite inputs are zeroed first). The last layer starts at zero, so before
 training g returns the prior exactly: calibration starts from the defaults.
 
@@ -54,10 +57,14 @@ class ParameterGenerator(nn.Module):
         log=None,
         input_mean=None,
         input_std=None,
+        trust_radius: float = 0.0,
     ) -> None:
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"generator mode must be one of {MODES}, got {mode!r}")
+        if not 0.0 <= float(trust_radius) <= 1.0:
+            raise ValueError(f"generator trust_radius must lie in [0, 1] (unit cube), got {trust_radius}")
+        self.trust_radius = float(trust_radius)
         lower = torch.as_tensor(lower, dtype=torch.float64).flatten()
         upper = torch.as_tensor(upper, dtype=torch.float64).flatten()
         if lower.shape != upper.shape or not bool(torch.all(upper > lower)):
@@ -132,6 +139,12 @@ class ParameterGenerator(nn.Module):
             z, base = _group_mean(z, groups), _group_mean(base, groups)
         if self.n_inputs == 0:
             z = torch.zeros(n, 1, dtype=base.dtype, device=base.device)
+        if self.trust_radius > 0 and prior is not None:
+            u0 = torch.sigmoid(base)
+            lo = (u0 - self.trust_radius).clamp(0.0, 1.0)
+            width = (u0 + self.trust_radius).clamp(0.0, 1.0) - lo
+            rel = ((u0 - lo) / width).clamp(_EPS, 1.0 - _EPS)
+            return lo + width * torch.sigmoid(torch.log(rel) - torch.log1p(-rel) + self.net(z))
         return torch.sigmoid(base + self.net(z))
 
     def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None, groups=None) -> torch.Tensor:
