@@ -43,16 +43,26 @@ def run(mode: str = "quick", out: str | None = None, build: bool = True, config:
             "hardware": hardware()}
 
 
+SUB = "study stage "  # sub-stages of "study (run or load from cache)": shown under it, not summed twice
+
+
 def render(r: dict) -> str:
-    stages = sorted(r["stages"].items(), key=lambda kv: -kv[1])
-    rows = [{"stage": k, "wall s": v, "share": f"{100 * v / r['total_s']:.0f} %"} for k, v in stages]
-    accounted = sum(r["stages"].values())
+    top = sorted(((k, v) for k, v in r["stages"].items() if not k.startswith(SUB)), key=lambda kv: -kv[1])
+    sub = sorted(((k, v) for k, v in r["stages"].items() if k.startswith(SUB)), key=lambda kv: -kv[1])
+    rows = []
+    for k, v in top:
+        rows.append({"stage": k, "wall s": v, "share": f"{100 * v / r['total_s']:.0f} %"})
+        if k.startswith("study") and sub:
+            rows += [{"stage": f"&nbsp;&nbsp;↳ {n.removeprefix(SUB)}", "wall s": w, "share": f"({100 * w / r['total_s']:.0f} %)"}
+                     for n, w in sub]
+    accounted = sum(v for _, v in top)
     rows.append({"stage": "other (config, banner, reproducibility page)", "wall s": r["total_s"] - accounted,
                  "share": f"{100 * (r['total_s'] - accounted) / r['total_s']:.0f} %"})
     return (
         f"`mdpl book --mode {r['mode']} --config {r.get('config', 'defaults')}` (what `make book` runs) "
         f"from an empty study directory on {r['source']} data "
-        f"({', '.join(r['sites'])}): **{r['total_s']:.0f} s end to end** ({r['total_s'] / 60:.1f} min).\n\n"
+        f"({', '.join(r['sites'])}): **{r['total_s']:.0f} s end to end** ({r['total_s'] / 60:.1f} min). "
+        "Rows marked ↳ are parts of the study stage above them.\n\n"
         + table(rows, ["stage", "wall s", "share"])
         + "\n"
     )

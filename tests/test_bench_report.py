@@ -64,3 +64,15 @@ def test_calibration_bench_reports_cost_to_equal_skill():
     assert "direct: x2.00 the wall time and x1.50 the land-model evaluations of MdPL" in text
     assert "classical: x" not in text  # not reached: no ratio claimed
     assert "x2 (not reached)" in text
+
+
+def test_book_bench_shows_study_sub_stages_under_the_study_without_counting_them_twice():
+    import bench_book
+
+    r = {"total_s": 100.0, "stages": {"study (run or load from cache)": 60.0, "study stage ensemble": 40.0,
+                                      "study stage evaluate": 15.0, "book build": 10.0},
+         "source": "real", "sites": ["DK-Fou"], "mode": "quick"}
+    lines = [ln for ln in bench_book.render(r).splitlines() if ln.startswith("| ") and "stage |" not in ln]
+    assert lines[0].startswith("| study (run") and "↳ ensemble" in lines[1] and "↳ evaluate" in lines[2]
+    assert lines[3].startswith("| book build")
+    assert "| other" in lines[4] and "| 30 |" in lines[4]  # 100 - 60 - 10: sub-stages are inside the 60
