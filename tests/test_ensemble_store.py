@@ -190,3 +190,26 @@ def test_leap_day_sites_share_one_call(tmp_path):
     assert store.n_days.tolist() == [site_features(a).n_days] * 2
     direct = ToyBucketModel().simulate(b.isel(time=slice(0, a.sizes["time"])), store.params[1])
     np.testing.assert_allclose(store.member_series("CN-Cng", "Qle"), direct.fluxes["Qle"], rtol=1e-5, atol=1e-4)
+
+
+def test_given_parameter_sets_run_as_given_and_join_an_existing_store(sites, reference, tmp_path):
+    """Refinement runs: explicit (site, member, P) sets are stored as given, and `concat` appends them as members."""
+    reference = reference[0]
+    space = toy_space()
+    rng = np.random.default_rng(3)
+    thetas = np.asarray(space.from_unit(rng.uniform(0.2, 0.8, (len(sites), 3, space.n))))
+    extra = run_ensemble(sites, ToyBucketModel(), space, 3, tmp_path / "extra", progress=False, thetas=thetas)
+    np.testing.assert_allclose(extra.params, thetas)
+    assert extra.manifest["sampler"] == "given"
+    # the same sets run one at a time give the same daily fluxes
+    one = ToyBucketModel().simulate(sites[0], thetas[0, 1:2], daily=True)
+    np.testing.assert_allclose(extra.daily["Qle"][0, 1, : extra.n_days[0]], np.asarray(one.fluxes["Qle"])[0], rtol=1e-5)
+    joined = reference.concat(extra)
+    assert joined.n_members == reference.n_members + 3 and joined.params.shape[1] == reference.n_members + 3
+    np.testing.assert_array_equal(joined.daily["Qh"][:, reference.n_members:], extra.daily["Qh"])
+    assert joined.finite().shape == (len(sites), reference.n_members + 3)
+    with pytest.raises(ConfigError, match="thetas must have shape"):
+        run_ensemble(sites, ToyBucketModel(), space, 3, tmp_path / "bad", progress=False, thetas=thetas[:, :2])
+    other = run_ensemble(sites[:1], ToyBucketModel(), space, 2, tmp_path / "other", progress=False)
+    with pytest.raises(DataError, match="cannot join"):
+        reference.concat(other)

@@ -172,6 +172,7 @@ def run_ensemble(
     span: str = "all",
     max_trim_days: int = 0,
     progress: bool = True,
+    thetas: np.ndarray | None = None,
 ) -> EnsembleStore:
     """Run (or resume) the ensemble into ``store_dir`` and return it opened.
 
@@ -187,9 +188,11 @@ def run_ensemble(
     its calibration period (:func:`training_span`: the years before a
     held-out last year), ``'all'`` over the whole record. ``max_trim_days``
     > 0 lets sites whose records differ by up to that many days (leap years)
-    share one call, each cut to the group's shortest record.
+    share one call, each cut to the group's shortest record. ``thetas``
+    (site, member, P), physical, runs those parameter sets instead of
+    sampling (``method`` is then recorded as 'given').
     """
-    if method not in SAMPLERS:
+    if method not in SAMPLERS and thetas is None:
         raise ConfigError(f"ensemble sampler must be one of {', '.join(SAMPLERS)}, got {method!r}")
     if n_members < 1 or batch_size < 1:
         raise ConfigError(f"ensemble needs n_members >= 1 and batch_size >= 1, got {n_members}, {batch_size}")
@@ -207,6 +210,12 @@ def run_ensemble(
     names = [f.site for f in feats]
     if len(set(names)) != len(names):
         raise DataError(f"run_ensemble: duplicate site codes in {names}")
+    if thetas is not None:
+        thetas = np.asarray(thetas, dtype=float)
+        if thetas.shape != (len(sites), n_members, len(space.names)):
+            raise ConfigError(f"run_ensemble: thetas must have shape (sites, members, parameters) = "
+                              f"{(len(sites), n_members, len(space.names))}, got {thetas.shape}")
+        method = "given"
     batches = [[m0, min(m0 + batch_size, n_members)] for m0 in range(0, n_members, batch_size)]
     manifest = {
         "format": STORE_FORMAT,
@@ -239,7 +248,8 @@ def run_ensemble(
     for f in feats:
         if not features_file(store_dir, f.site).is_file():
             write_netcdf(features_file(store_dir, f.site), f.to_dataset())
-    thetas = [sample_parameters(space, n_members, method, site_seed(seed, f.site)) for f in feats]
+    if thetas is None:
+        thetas = [sample_parameters(space, n_members, method, site_seed(seed, f.site)) for f in feats]
     todo = {(i, b) for i in range(len(sites)) for b in range(len(batches)) if not batch_file(store_dir, names[i], b).is_file()}
     total = len(sites) * len(batches)
     bar = tqdm(total=total, initial=total - len(todo), desc="ensemble", unit="site-batch", disable=not progress)

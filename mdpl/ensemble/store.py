@@ -191,6 +191,16 @@ class EnsembleStore:
             )
         return cls(store_dir, man, params, daily, features, space_from_manifest(man["parameters"]), done)
 
+    def concat(self, other: EnsembleStore) -> EnsembleStore:
+        """A new in-memory store with ``other``'s members appended (same sites, days, fluxes and space)."""
+        if other.sites != self.sites or list(other.n_days) != list(self.n_days) or set(other.daily) != set(self.daily):
+            raise DataError(f"cannot join ensembles {self.path} and {other.path}: sites, days or fluxes differ")
+        man = dict(self.manifest, n_members=self.n_members + other.n_members,
+                   joined=[str(self.path), str(other.path)])
+        return EnsembleStore(self.path, man, np.concatenate([self.params, other.params], axis=1),
+                             {f: np.concatenate([self.daily[f], other.daily[f]], axis=1) for f in self.daily},
+                             self.features, self.space, np.concatenate([self.done, other.done], axis=1))
+
     def finite(self, fluxes=None) -> np.ndarray:
         """(site, member) True where the member ran and every day of ``fluxes`` (default all) is finite.
 
