@@ -106,6 +106,9 @@ class CalibrationConfig:
     patience: int | None = None  # stop after this many epochs without improvement (None: all epochs)
     prior_weight: float = 0.0  # pull towards the PFT defaults: weight x mean squared unit-cube distance (0: none)
     trust_radius: float = 0.0  # MdPL/dPL: parameters within this unit-cube distance of the PFT defaults (0: whole box)
+    refine_rounds: int = 0  # MdPL/dPL: land-model runs around the calibrated parameters, surrogate retrained, recalibrated
+    refine_members: int = 24  # runs per site per refinement round (the calibrated set and its neighbours)
+    refine_spread: float = 0.08  # neighbours: Gaussian spread in the unit cube
     no_worse_weight: float = 0.0  # penalise any calibrated flux whose error rises above its PFT-default value (0: none)
     quick_epochs: int = 150  # generator epochs in quick mode
     direct_epochs: int = 40  # direct calibration (through the land model) epochs in full mode
@@ -196,6 +199,10 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"data.min_measured_fraction must lie in [0, 1], got {cfg.data.min_measured_fraction}")
     if not 0.0 <= cfg.calibration.trust_radius <= 1.0:
         raise ConfigError(f"calibration.trust_radius must lie in [0, 1] (unit cube), got {cfg.calibration.trust_radius}")
+    c = cfg.calibration
+    if c.refine_rounds < 0 or c.refine_members < 1 or not 0.0 < c.refine_spread <= 1.0:
+        raise ConfigError(f"calibration.refine_*: need refine_rounds >= 0, refine_members >= 1 and 0 < refine_spread <= 1, "
+                          f"got {c.refine_rounds}, {c.refine_members}, {c.refine_spread}")
     for name in ("prior_weight", "no_worse_weight"):
         if getattr(cfg.calibration, name) < 0:
             raise ConfigError(f"calibration.{name} must be >= 0, got {getattr(cfg.calibration, name)}")

@@ -19,6 +19,7 @@ Layout of ``out_dir``::
     surrogates/{multitask,singletask}/   trained surrogates (checkpoints)
     fidelity/{kind}.json     surrogate vs land model on held-out members
     calibration/{source}/    result.json, history.csv, generator.pt
+    refine/{source}/         refinement runs (round1/, ...) and the refined surrogate (calibration.refine_rounds > 0)
     evaluation/records.json  metric records (also metrics.json at the top)
     evaluation/series_{site}.nc   daily land-model series per source + observations
     evaluation/surrogate_gap.json surrogate vs land model at the calibrated parameters
@@ -205,19 +206,31 @@ def _fidelity(sur, store, model, kind: str, out: Path, fp: str, progress: bool) 
     return rep
 
 
-def _calibrate(source: str, cfg: Config, *, model, datasets, feats, split, surrogates, out: Path, fp: str, progress: bool):
+def _calibrate(source: str, cfg: Config, *, model, datasets, feats, split, surrogates, out: Path, fp: str, progress: bool,
+               store=None, device="cpu"):
     from mdpl.calibrate.classical import calibrate_classical
     from mdpl.calibrate.direct import calibrate_direct
     from mdpl.calibrate.surrogate_route import calibrate_mdpl
+    from mdpl.calibrate.surrogate_training import TrainedSurrogate
 
     d = out / "calibration" / source
+    refined_dir = out / "refine" / source
     if CalibrationResult.exists(d) and _stage_done(d, fp):
+        if source in KIND_OF and (refined_dir / "surrogate").is_dir():  # the gap report needs the refined surrogate
+            surrogates[KIND_OF[source]] = TrainedSurrogate.load(refined_dir / "surrogate", device=device)
+            surrogates[KIND_OF[source]].freeze()
         return CalibrationResult.load(d)
     train = [s[0] for s in split]
     priors = _default_params(model, feats)
     if source in KIND_OF:
-        res = calibrate_mdpl(surrogates[KIND_OF[source]], feats, cfg, train_masks=train, priors=priors, source=source,
+        kind = KIND_OF[source]
+        res = calibrate_mdpl(surrogates[kind], feats, cfg, train_masks=train, priors=priors, source=source,
                              progress=progress)
+        rounds = int(cfg.calibration.refine_rounds)
+        if rounds and store is not None:
+            res = _refine(source, kind, res, cfg, model=model, datasets=datasets, feats=feats, train=train,
+                          priors=priors, store=store, surrogates=surrogates, refined_dir=refined_dir, device=device,
+                          progress=progress)
     elif source == "direct":
         res = calibrate_direct(model, datasets, feats, cfg, train_masks=train, priors=priors, progress=progress)
     elif source == "classical":
@@ -226,6 +239,35 @@ def _calibrate(source: str, cfg: Config, *, model, datasets, feats, split, surro
         raise ConfigError(f"unknown parameter source {source!r}")
     res.save(d)
     _mark_done(d, fp)
+    return res
+
+
+def _refine(source, kind, res, cfg: Config, *, model, datasets, feats, train, priors, store, surrogates, refined_dir: Path,
+            device, progress: bool):
+    """``cfg.calibration.refine_rounds`` rounds of :func:`mdpl.calibrate.refine.refine_round`, each followed by a
+    fresh calibration with the refined surrogate; the last surrogate replaces ``surrogates[kind]``."""
+    import shutil
+
+    from mdpl.calibrate.refine import refine_round
+    from mdpl.calibrate.surrogate_route import calibrate_mdpl
+
+    if refined_dir.exists():  # runs around other parameters: never resumed
+        shutil.rmtree(refined_dir)
+    e = cfg.ensemble
+    ens_kw = dict(batch_size=e.batch_size, min_measured_fraction=cfg.data.min_measured_fraction, span=e.span,
+                  max_trim_days=e.max_trim_days)
+    c = cfg.calibration
+    for k in range(int(c.refine_rounds)):
+        _log(progress, f"refinement round {k + 1} of {c.refine_rounds} for {source}: {c.refine_members} runs per site")
+        store, sur = refine_round(store, datasets, model, res.params, surrogate_config(cfg), refined_dir / f"round{k + 1}",
+                                  kind=kind, n_members=c.refine_members, spread=c.refine_spread, seed=cfg.seed + k,
+                                  ensemble_kw=ens_kw, device=device, progress=progress)
+        sur.freeze()
+        res = calibrate_mdpl(sur, feats, cfg, train_masks=train, priors=priors, source=source, progress=progress)
+    sur.save(refined_dir / "surrogate")
+    surrogates[kind] = sur
+    res.info["refine_rounds"] = int(c.refine_rounds)
+    res.info["refine_members_per_site"] = int(c.refine_members)
     return res
 
 
@@ -337,6 +379,7 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
 
     surrogates: dict = {}
     fidelity: dict = {}
+    store = None
     need_kinds = [KIND_OF[s] for s in sources if s in KIND_OF]
     if need_kinds:
         t = time.perf_counter()
@@ -360,7 +403,8 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
         t = time.perf_counter()
         _log(progress, f"calibration: {src}")
         calibrations[src] = _calibrate(src, cfg, model=model, datasets=datasets, feats=feats, split=split,
-                                       surrogates=surrogates, out=out, fp=_fingerprint(cal_fp, src), progress=progress)
+                                       surrogates=surrogates, out=out, fp=_fingerprint(cal_fp, src), progress=progress,
+                                       store=store if need_kinds else None, device=dev)
         timings[f"calibrate_{src}_s"] = time.perf_counter() - t
 
     space = model.parameter_space

@@ -142,3 +142,28 @@ def test_twin_command_writes_the_twin_tables(monkeypatch, tmp_path, capsys):
     skill = pd.read_csv(out / "twin_skill.csv")
     assert set(skill.source) == {"default", "direct"} and set(skill.flux) == {"Qle", "Qh", "NEE"}
     assert "identifiable parameters" in capsys.readouterr().out
+
+
+def test_refinement_rounds_run_the_land_model_around_the_calibration_and_resume(patched, tmp_path, toy_sites):
+    """calibration.refine_rounds: the refinement ensemble holds the calibrated set of the first calibration,
+    the refined surrogate is saved, and a rerun reuses everything (no new land-model runs)."""
+    cfg = yaml.safe_load(patched.read_text())
+    cfg["calibration"].update(refine_rounds=1, refine_members=4)
+    path = tmp_path / "refine.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "run"
+    assert main(["calibrate", "--mode", "quick", "--out", str(out), "--config", str(path), "--device", "cpu",
+                 "--sources", "default", "mdpl"]) == 0
+    from mdpl.calibrate.result import CalibrationResult
+    from mdpl.ensemble import EnsembleStore
+
+    extra = EnsembleStore.open(out / "refine" / "mdpl" / "round1")
+    assert extra.n_members == 4 and extra.manifest["sampler"] == "given"
+    res = CalibrationResult.load(out / "calibration" / "mdpl")
+    assert res.info["refine_rounds"] == 1
+    assert (out / "refine" / "mdpl" / "surrogate").is_dir()
+    assert {r["source"] for r in json.loads((out / "evaluation" / "surrogate_gap.json").read_text())["records"]} == {"mdpl"}
+    before = (out / "refine" / "mdpl" / "round1" / "manifest.json").stat().st_mtime_ns
+    assert main(["calibrate", "--mode", "quick", "--out", str(out), "--config", str(path), "--device", "cpu",
+                 "--sources", "default", "mdpl"]) == 0
+    assert (out / "refine" / "mdpl" / "round1" / "manifest.json").stat().st_mtime_ns == before

@@ -8,8 +8,8 @@ clipped to the box), appends those runs to the ensemble, and retrains the
 surrogate on the lot; calibrating again with it then trusts the surrogate
 only where the land model has now been seen.
 
-Not yet part of :func:`mdpl.study.run_study`; see the notes of issue 4 for
-what one round measured on the five real sites.
+:func:`mdpl.study.run_study` runs ``calibration.refine_rounds`` rounds for
+MdPL and dPL (off by default).
 """
 
 from __future__ import annotations
