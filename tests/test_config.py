@@ -53,3 +53,16 @@ def test_overrides_apply_on_top_of_file(tmp_path):
     p = tmp_path / "c.yml"
     p.write_text("seed: 3\n")
     assert load_config(p, seed=7, device=None).seed == 7
+
+
+def test_every_shipped_config_file_loads():
+    from pathlib import Path
+
+    from mdpl.config import load_config
+
+    files = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+    assert files
+    for f in files:
+        cfg = load_config(f)
+        assert cfg.mode in ("quick", "full"), f
+    assert load_config(files[0].with_name("quick-refined.yaml")).calibration.refine_rounds == 1
