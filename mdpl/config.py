@@ -197,15 +197,15 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"mode: expected 'quick' or 'full', got {cfg.mode!r}")
     if not 0.0 <= cfg.data.min_measured_fraction <= 1.0:
         raise ConfigError(f"data.min_measured_fraction must lie in [0, 1], got {cfg.data.min_measured_fraction}")
-    if not 0.0 <= cfg.calibration.trust_radius <= 1.0:
-        raise ConfigError(f"calibration.trust_radius must lie in [0, 1] (unit cube), got {cfg.calibration.trust_radius}")
     c = cfg.calibration
+    if not 0.0 <= c.trust_radius <= 1.0:
+        raise ConfigError(f"calibration.trust_radius must lie in [0, 1] (unit cube), got {c.trust_radius}")
     if c.refine_rounds < 0 or c.refine_members < 1 or not 0.0 < c.refine_spread <= 1.0:
         raise ConfigError(f"calibration.refine_*: need refine_rounds >= 0, refine_members >= 1 and 0 < refine_spread <= 1, "
                           f"got {c.refine_rounds}, {c.refine_members}, {c.refine_spread}")
     for name in ("prior_weight", "no_worse_weight"):
-        if getattr(cfg.calibration, name) < 0:
-            raise ConfigError(f"calibration.{name} must be >= 0, got {getattr(cfg.calibration, name)}")
+        if getattr(c, name) < 0:
+            raise ConfigError(f"calibration.{name} must be >= 0, got {getattr(c, name)}")
     if cfg.lsm.compile not in ("auto", "on", "off"):
         raise ConfigError(f"lsm.compile: expected 'auto', 'on' or 'off', got {cfg.lsm.compile!r}")
     if cfg.ensemble.sampler not in ("sobol", "lhs"):

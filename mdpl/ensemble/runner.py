@@ -202,7 +202,7 @@ def run_ensemble(
         raise ConfigError(f"ensemble span must be 'all' or 'train', got {span!r}")
     if span == "train":
         sites = [training_span(ds) for ds in sites]
-    groups = site_groups(sites, max_trim_days if group_sites else 0) if group_sites else [[i] for i in range(len(sites))]
+    groups = site_groups(sites, max_trim_days) if group_sites else [[i] for i in range(len(sites))]
     if group_sites and max_trim_days > 0:
         sites = trim_to_groups(sites, groups)
     store_dir = Path(store_dir)

@@ -91,6 +91,11 @@ def _flatten_static(static: dict):
     return flat, rebuild
 
 
+def first_year_steps(f: ForcingTensors) -> int:
+    """Steps in the record's first 365 days (the whole record if shorter): one spin-up cycle."""
+    return min(f.n_steps, int(round(365 * 86400 / f.time_step_s)))
+
+
 def day_chunks(time: pd.DatetimeIndex) -> list[tuple[int, int]]:
     """(start, stop) step ranges of the calendar days of ``time`` (step-start labels)."""
     days = time.normalize().values
@@ -187,8 +192,7 @@ class EmbeddedLSM:
                 raise ModelError(f"initial_theta must lie in [{C.THETA_RES}, {C.THETA_SAT:.3f}] m3 m-3")
             state = state[:3] + (torch.broadcast_to(th, state[3].shape).clone(),) + state[4:]
         info: dict = {"spinup_cycles": 0}
-        steps_year = int(round(365 * 86400 / f.time_step_s))
-        total_steps = f.n_steps + (self.config.spinup_max_years * min(f.n_steps, steps_year) if spinup else 0)
+        total_steps = f.n_steps + (self.config.spinup_max_years * first_year_steps(f) if spinup else 0)
         self._use_compiled = self._compile_pays(total_steps)
         info["compiled_step"] = self._use_compiled
         if spinup:
@@ -224,8 +228,7 @@ class EmbeddedLSM:
 
     def _spin_up(self, f: ForcingTensors, static: dict, n_sets: int, state):
         """Repeat the first year until column soil water changes by less than the tolerance."""
-        steps_year = int(round(365 * 86400 / f.time_step_s))
-        chunks = day_chunks(f.time[: min(f.n_steps, steps_year)])
+        chunks = day_chunks(f.time[: first_year_steps(f)])
         cfg = self.config
         drift = math.inf
         cycles = 0
@@ -254,17 +257,19 @@ class EmbeddedLSM:
         hc = self._expand(f.canopy_height_m, n_sets)
         ch_n, zd = neutral_transfer(zref, hc, col["z0_frac"])
         grid = SoilGrid(device=p.device, dtype=p.dtype)
+        ramp = col["stress_onset"] * (C.THETA_FC - C.THETA_WILT)  # theta_crit - theta_wilt (m3 m-3)
+        root_frac = root_fractions(col["root_depth_m"])
         return dict(
             col=col, hc=hc, ch_n=ch_n, g_zd=C.GRAVITY * zd, dt=float(f.time_step_s), grid=grid,
-            theta_crit=(C.THETA_WILT + col["stress_onset"] * (C.THETA_FC - C.THETA_WILT)).unsqueeze(-1),
-            root_frac=root_fractions(col["root_depth_m"]),
-            transp_cap_mm=self._transpiration_cap_mm(col, grid),
+            theta_crit=(C.THETA_WILT + ramp).unsqueeze(-1),
+            root_frac=root_frac,
+            transp_cap_mm=self._transpiration_cap_mm(ramp, root_frac, grid),
             root_zone_mm=root_zone_weights(col["root_depth_m"]) * grid.dz_mm,
             log_q10=torch.log(col["q10"]),
         )
 
     @staticmethod
-    def _transpiration_cap_mm(col: dict, grid: SoilGrid) -> torch.Tensor:
+    def _transpiration_cap_mm(ramp: torch.Tensor, root_frac: torch.Tensor, grid: SoilGrid) -> torch.Tensor:
         """Root-zone supply per unit stress (kg m-2 per step per unit beta), shape (batch,).
 
         Transpiration is drawn from layer l in proportion to root_frac_l beta_l / beta. Capping
@@ -272,18 +277,15 @@ class EmbeddedLSM:
         ever gives more than its water above wilting point, so the minimum stomatal conductance
         cannot drain dry soil below wilting (and on to negative water contents).
         """
-        rf = root_fractions(col["root_depth_m"])
-        ramp = col["stress_onset"] * (C.THETA_FC - C.THETA_WILT)
-        return ramp * (grid.dz_mm / rf).amin(-1)
+        return ramp * (grid.dz_mm / root_frac).amin(-1)
 
     def _initial_state(self, f: ForcingTensors, n_sets: int):
         """Ts = first Tair, empty canopy and snow, soil at field capacity and mean air temperature."""
-        steps_year = int(round(365 * 86400 / f.time_step_s))
         ta = self._expand(f.data["Tair"], n_sets)
         ts = ta[:, 0].clone()
         zeros = torch.zeros_like(ts)
         theta = torch.full((ts.shape[0], N_LAYERS), C.THETA_FC, device=ts.device, dtype=ts.dtype)
-        tsoil = ta[:, :steps_year].mean(1, keepdim=True).expand(-1, N_LAYERS).clone()
+        tsoil = ta[:, : first_year_steps(f)].mean(1, keepdim=True).expand(-1, N_LAYERS).clone()
         return ts, zeros, zeros.clone(), theta, tsoil
 
     @staticmethod

@@ -144,7 +144,7 @@ class ParameterGenerator(nn.Module):
             lo = (u0 - self.trust_radius).clamp(0.0, 1.0)
             width = (u0 + self.trust_radius).clamp(0.0, 1.0) - lo
             rel = ((u0 - lo) / width).clamp(_EPS, 1.0 - _EPS)
-            return lo + width * torch.sigmoid(torch.log(rel) - torch.log1p(-rel) + self.net(z))
+            return lo + width * torch.sigmoid(torch.logit(rel) + self.net(z))
         return torch.sigmoid(base + self.net(z))
 
     def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None, groups=None) -> torch.Tensor:
