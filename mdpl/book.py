@@ -170,7 +170,8 @@ def ensure_study(cfg, out: Path, *, study_dir: str | os.PathLike | None = None):
     noise), reused when ``out`` already holds one made with this configuration.
     """
     from mdpl.report import study_source
-    from mdpl.study import load_study, run_study, twin_experiment
+    from mdpl.study import load_study, run_study
+    from mdpl.twin import twin_experiment
 
     t0 = time.perf_counter()
     if study_dir is not None:

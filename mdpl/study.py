@@ -469,9 +469,3 @@ def load_study(out_dir) -> StudyResult:
     gap = json.loads(gp.read_text())["records"] if gp.is_file() else []
     return StudyResult(out, meta["data_source"], meta["sites"], records, params, cals, fid, gap, meta.get("timings", {}))
 
-
-def twin_experiment(cfg: Config, out_dir, **kw):
-    """The twin experiment (hidden true parameters, synthetic observations); see :mod:`mdpl.calibrate.twin`."""
-    from mdpl.calibrate.twin import twin_experiment as _twin
-
-    return _twin(cfg, out_dir, **kw)

@@ -63,7 +63,7 @@ def built(tmp_path_factory):
     """A tiny twin study, then ``mdpl book --study-dir ... --strict`` into a copy of the book sources."""
     from mdpl.config import load_config
     from mdpl.data.synthetic import site_twin
-    from mdpl.study import twin_experiment
+    from mdpl.twin import twin_experiment
     from mdpl.transfer import loso_transfer
 
     import torch

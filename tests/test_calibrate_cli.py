@@ -17,7 +17,7 @@ import yaml
 
 import mdpl.study
 from calibrate_toy import TorchBucketModel
-from mdpl.calibrate.twin import hidden_truth, make_observations
+from mdpl.twin import hidden_truth, make_observations
 from mdpl.cli import main
 from mdpl.data.synthetic import generate_site
 

@@ -12,11 +12,11 @@ import pytest
 
 from calibrate_toy import TorchBucketModel
 from mdpl.calibrate.classical import calibrate_classical
-from mdpl.calibrate.twin import hidden_truth, make_observations
+from mdpl.twin import hidden_truth, make_observations
 from mdpl.config import Config
 from mdpl.data.features import site_features
 from mdpl.data.synthetic import generate_site
-from mdpl.study import twin_experiment
+from mdpl.twin import twin_experiment
 
 
 def _sites(days=120):

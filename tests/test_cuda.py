@@ -56,7 +56,7 @@ def test_tiny_study_on_cuda_matches_cpu(tmp_path):
     cfg = load_config(Path(__file__).with_name("book_tiny.yaml"))
     cfg.calibration.sources = ["default", "mdpl", "dpl", "direct"]
     cfg.calibration.direct_quick_epochs = 1
-    from mdpl.calibrate.twin import hidden_truth, make_observations
+    from mdpl.twin import hidden_truth, make_observations
 
     forcing = [site_twin(c, years=40 / 365.25, start="2005-05-01") for c in cfg.data.sites]
     model = EmbeddedLSM(cfg.lsm, device="cpu")

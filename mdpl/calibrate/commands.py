@@ -3,6 +3,10 @@
 Writes ``OUT/metrics.json`` (``{"records": [...]}``), ``OUT/parameters.csv``,
 the checkpoints and the resolved configuration; a rerun reuses finished
 stages (see :mod:`mdpl.study`).
+
+Like every ``commands`` module, this one belongs to the command line (the top
+layer, see :mod:`mdpl.architecture`), not to the package beside it: it may
+call the study orchestrator, and nothing in ``mdpl.calibrate`` imports it.
 """
 
 from __future__ import annotations
@@ -76,9 +80,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_twin(args, cfg, progress: bool) -> int:
-    """``--twin``: the twin experiment (see :mod:`mdpl.calibrate.twin`) on synthetic twins of the sites."""
+    """``--twin``: the twin experiment (see :mod:`mdpl.twin`) on synthetic twins of the sites."""
     from mdpl.data.synthetic import default_sites
-    from mdpl.study import twin_experiment
+    from mdpl.twin import twin_experiment
 
     sites = list(args.sites or cfg.data.synthetic_sites)
     datasets = default_sites(years=args.twin_years, seed=cfg.seed, time_step_s=args.twin_step, sites=sites)

@@ -1,1 +1,1 @@
-"""mdpl.evaluate."""
+"""Scores: metrics (RMSE, R, NSE, KGE, bias, Taylor statistics), benchmark tables, rankings, sensitivity."""

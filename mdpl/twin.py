@@ -3,7 +3,8 @@
 Synthetic forcing from the weather generator; "observations" are the land
 model run with hidden true parameters (drawn inside the bounds) plus
 day-to-day Gaussian noise. The whole study (:func:`mdpl.study.run_study`)
-then calibrates against them as if they were tower data. Verdicts:
+then calibrates against them as if they were tower data (so this module sits
+above the study it runs, beside :mod:`mdpl.transfer`). Verdicts:
 
 - skill: daily Qle and Qh RMSE against the noise-free truth run, with PFT
   defaults and with each calibrated parameter source (the target is a
@@ -26,6 +27,9 @@ import torch
 
 from mdpl.calibrate.result import atomic_write_text
 from mdpl.config import Config
+from mdpl.data.synthetic import default_sites
+from mdpl.device import resolve_device
+from mdpl.study import make_model, run_study
 
 TWIN_FLUXES = ("Qle", "Qh", "NEE")
 
@@ -124,10 +128,6 @@ def twin_experiment(cfg: Config, out_dir, *, model=None, datasets=None, noise_fr
     (``cfg.data.synthetic_years`` years, seed ``cfg.seed``); ``model`` to the
     embedded LSM.
     """
-    from mdpl.data.synthetic import default_sites
-    from mdpl.device import resolve_device
-    from mdpl.study import make_model, run_study
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if model is None:
