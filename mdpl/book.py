@@ -169,7 +169,7 @@ def ensure_study(cfg, out: Path, *, study_dir: str | os.PathLike | None = None):
     twin experiment (observations = land model at hidden parameters plus
     noise), reused when ``out`` already holds one made with this configuration.
     """
-    from mdpl.report import study_source
+    from mdpl.presentation import study_source
     from mdpl.study import load_study, run_study
     from mdpl.twin import twin_experiment
 
@@ -272,7 +272,8 @@ def run_book(*, mode: str | None = None, config: str | os.PathLike | None = None
 
     from mdpl.batch import _atomic_write_text, git_commit, kernel_environment
     from mdpl.config import config_to_dict, load_config, save_config
-    from mdpl.report import data_banner, environment_info, reproducibility_markdown
+    from mdpl.presentation import data_banner
+    from mdpl.reproducibility import environment_info, reproducibility_markdown
 
     book = Path(book_dir)
     cfg = load_config(config, mode=mode)  # mode None: what the YAML (or the default) says

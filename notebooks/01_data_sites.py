@@ -51,8 +51,9 @@ import matplotlib.pyplot as plt
 from mdpl import plots
 from mdpl.data import study_sites
 from mdpl.data.features import site_features
-from mdpl.report import (Captions, climate_table, coverage_table, data_banner, forcing_monthly, notebook_config,
-                         observed_daily, show_markdown, sites_table)
+from mdpl.calibrate.series import observed_series
+from mdpl.data.summary import climate_table, coverage_table, forcing_monthly, sites_table
+from mdpl.presentation import Captions, data_banner, notebook_config, show_markdown
 
 cfg = notebook_config(config, mode=mode, seed=seed, device=device, data_dir=data_dir, sites=sites, out_dir=out_dir)
 site_data, source = study_sites(cfg)
@@ -106,7 +107,7 @@ cap.figure(fig, "Share of time steps at which each flux was measured by the towe
 panels = {}
 for ds in site_data:
     feats = site_features(ds, min_measured_fraction=cfg.data.min_measured_fraction)
-    panels[f"{feats.site} ({feats.pft_group})"] = (observed_daily(feats, "Qle"), {"Qh": observed_daily(feats, "Qh")})
+    panels[f"{feats.site} ({feats.pft_group})"] = (observed_series(feats, "Qle"), {"Qh": observed_series(feats, "Qh")})
 fig, axes = plots.plot_series_grid(panels, var="flux", units="W m-2", scale="daily")
 for ax in axes:
     ax.lines[0].set_label("Qle (observed)")

@@ -59,8 +59,8 @@ import pandas as pd
 
 from mdpl import plots
 from mdpl.ensemble import EnsembleStore
-from mdpl.report import (Captions, data_banner, ensemble_sensitivity, select_sites, show_markdown, study_source,
-                         top_parameters)
+from mdpl.evaluate.sensitivity import ensemble_sensitivity, top_parameters
+from mdpl.presentation import Captions, data_banner, select_sites, show_markdown, study_source
 from mdpl.study import load_study
 
 study = load_study(out_dir)

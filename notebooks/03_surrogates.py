@@ -63,7 +63,8 @@ from mdpl import plots
 from mdpl.calibrate.fidelity import predict_members
 from mdpl.calibrate.surrogate_training import TrainedSurrogate
 from mdpl.ensemble import EnsembleStore
-from mdpl.report import Captions, data_banner, fidelity_table, select_sites, show_markdown, study_source
+from mdpl.calibrate.fidelity import fidelity_table
+from mdpl.presentation import Captions, data_banner, select_sites, show_markdown, study_source
 from mdpl.study import load_study
 
 study = load_study(out_dir)

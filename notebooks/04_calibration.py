@@ -51,8 +51,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from mdpl import plots
-from mdpl.report import (Captions, data_banner, describe_change, evaluation_period, metric_table, monthly_series,
-                         period_series, select_sites, show_markdown, study_source, taylor_points)
+from mdpl.calibrate.series import monthly_series, period_series, taylor_points
+from mdpl.evaluate.records import evaluation_period, metric_table
+from mdpl.presentation import Captions, data_banner, describe_change, select_sites, show_markdown, study_source
 from mdpl.study import load_study
 
 study = load_study(out_dir)

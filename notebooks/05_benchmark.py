@@ -56,7 +56,8 @@ import matplotlib.pyplot as plt
 from mdpl import plots
 from mdpl.evaluate.ranking import ranking_figure
 from mdpl.evaluate.tables import mean_rank
-from mdpl.report import Captions, benchmark_table, data_banner, select_sites, show_markdown, study_source
+from mdpl.baselines.table import benchmark_table
+from mdpl.presentation import Captions, data_banner, select_sites, show_markdown, study_source
 from mdpl.study import load_study
 
 study = load_study(out_dir)

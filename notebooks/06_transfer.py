@@ -45,8 +45,9 @@ config = ""  # a study configuration YAML; empty: defaults for `mode`
 
 # %%
 from mdpl import plots
-from mdpl.report import (Captions, data_banner, evaluation_period, merged_series, monthly_series, select_sites,
-                         show_markdown, study_source, transfer_table)
+from mdpl.calibrate.series import merged_series, monthly_series
+from mdpl.evaluate.records import evaluation_period, transfer_table
+from mdpl.presentation import Captions, data_banner, select_sites, show_markdown, study_source
 from mdpl.study import load_study
 from mdpl.transfer import load_transfer
 

@@ -51,8 +51,9 @@ import pandas as pd
 
 from mdpl import plots
 from mdpl.ensemble import EnsembleStore
-from mdpl.report import (Captions, bound_hits, data_banner, evaluation_period, learned_unit_positions, metric_table,
-                         select_sites, show_markdown, study_source, win_rates)
+from mdpl.evaluate.parameters import bound_hits, learned_unit_positions
+from mdpl.evaluate.records import evaluation_period, metric_table, win_rates
+from mdpl.presentation import Captions, data_banner, select_sites, show_markdown, study_source
 from mdpl.study import load_study
 
 study = load_study(out_dir)

@@ -9,14 +9,8 @@ import yaml
 
 from mdpl.book import chapters, toc_files
 from mdpl.errors import ConfigError
-from mdpl.report import (
-    Captions,
-    data_banner,
-    describe_change,
-    environment_info,
-    notebook_config,
-    reproducibility_markdown,
-)
+from mdpl.presentation import Captions, data_banner, describe_change, notebook_config
+from mdpl.reproducibility import environment_info, reproducibility_markdown
 
 
 def test_describe_change_says_direction_and_which_is_better():
@@ -104,7 +98,7 @@ def _site(code, pft, lat, lon, frac_measured, n=96, step=1800):
 
 
 def test_site_tables_from_canonical_datasets():
-    from mdpl.report import climate_table, coverage_table, sites_table
+    from mdpl.data.summary import climate_table, coverage_table, sites_table
 
     sites = [_site("B", "grassland", 10, 20, 0.5), _site("A", "cultivation", 50, 5, 0.25)]
     tab = sites_table(sites)
@@ -122,7 +116,7 @@ def test_site_tables_from_canonical_datasets():
 def test_parameter_sensitivity_recovers_known_dependence():
     import numpy as np
 
-    from mdpl.report import parameter_sensitivity
+    from mdpl.evaluate.sensitivity import parameter_sensitivity
 
     rng = np.random.default_rng(0)
     u = rng.random((200, 3))
@@ -141,7 +135,7 @@ def test_parameter_sensitivity_recovers_known_dependence():
 def test_bound_hits_flags_pinned_parameters():
     import pandas as pd
 
-    from mdpl.report import bound_hits
+    from mdpl.evaluate.parameters import bound_hits
 
     u = pd.DataFrame({"p": [0.0, 0.5], "q": [0.995, 0.03]}, index=["A", "B"])
     hits = bound_hits(u)
@@ -150,7 +144,7 @@ def test_bound_hits_flags_pinned_parameters():
 
 
 def test_forcing_monthly_converts_units():
-    from mdpl.report import forcing_monthly
+    from mdpl.data.summary import forcing_monthly
 
     ds = _site("A", "cultivation", 50, 5, 1.0, n=48 * 62)  # two whole months of half-hours
     m = forcing_monthly(ds)
@@ -164,7 +158,7 @@ def test_ensemble_sensitivity_from_a_store_like_object():
 
     import numpy as np
 
-    from mdpl.report import ensemble_sensitivity, top_parameters
+    from mdpl.evaluate.sensitivity import ensemble_sensitivity, top_parameters
 
     rng = np.random.default_rng(2)
     members, days = 40, 30
@@ -202,7 +196,7 @@ def _series_ds(n_days=120):
 def test_period_and_monthly_series_use_measured_days_of_the_period():
     import numpy as np
 
-    from mdpl.report import monthly_series, period_series, taylor_points
+    from mdpl.calibrate.series import monthly_series, period_series, taylor_points
 
     ds = _series_ds()
     obs, sims = period_series(ds, "Qle", ["default", "mdpl", "dpl"])
@@ -233,7 +227,7 @@ def _records():
 
 
 def test_evaluation_period_and_metric_table():
-    from mdpl.report import evaluation_period, metric_table
+    from mdpl.evaluate.records import evaluation_period, metric_table
 
     rec = _records()
     assert evaluation_period(rec)[0] == "test"
@@ -247,7 +241,7 @@ def test_evaluation_period_and_metric_table():
 def test_win_rates_follow_metric_direction():
     import pandas as pd
 
-    from mdpl.report import win_rates
+    from mdpl.evaluate.records import win_rates
 
     rows = []
     for site in ("A", "B"):
@@ -271,7 +265,7 @@ def test_learned_unit_positions_map_through_the_space():
     lo, hi = np.asarray(space.lower), np.asarray(space.upper)
     params = np.stack([lo, hi])
     cal = SimpleNamespace(param_names=list(space.names), params=params, sites=["A", "B"])
-    from mdpl.report import learned_unit_positions
+    from mdpl.evaluate.parameters import learned_unit_positions
 
     u = learned_unit_positions(cal, space)
     assert np.allclose(u.loc["A"], 0.0) and np.allclose(u.loc["B"], 1.0)
@@ -280,7 +274,7 @@ def test_learned_unit_positions_map_through_the_space():
 def test_benchmark_table_falls_back_to_the_study_rows(tmp_path):
     import json
 
-    from mdpl.report import benchmark_table
+    from mdpl.baselines.table import benchmark_table
 
     recs = [{"site": "A", "flux": "Qle", "period": "test", "scale": "daily", "source": src, "rmse": v, "r": 0.5,
              "nse": 0.1, "kge": 0.2, "bias": 1.0, "n": 30} for src, v in (("default", 30.0), ("mdpl", 20.0))]
@@ -295,7 +289,7 @@ def test_benchmark_table_falls_back_to_the_study_rows(tmp_path):
 
 
 def test_select_sites_keeps_study_order_and_names_unknown_sites():
-    from mdpl.report import select_sites
+    from mdpl.presentation import select_sites
 
     assert select_sites(["A", "B", "C"], []) == ["A", "B", "C"]
     assert select_sites(["A", "B", "C"], ["C", "A"]) == ["A", "C"]
@@ -306,7 +300,7 @@ def test_select_sites_keeps_study_order_and_names_unknown_sites():
 def test_transfer_table_puts_groups_in_rows_and_sources_in_columns():
     import pandas as pd
 
-    from mdpl.report import transfer_table
+    from mdpl.evaluate.records import transfer_table
 
     base = {"period": "test", "scale": "daily", "flux": "Qle"}
     study = pd.DataFrame([{**base, "site": s, "pft_group": g, "source": src, "kge": v}
@@ -321,7 +315,7 @@ def test_transfer_table_puts_groups_in_rows_and_sources_in_columns():
 
 
 def test_describe_change_adds_digits_when_rounding_would_hide_the_change():
-    from mdpl.report import describe_change
+    from mdpl.presentation import describe_change
 
     text = describe_change({"rmse": 21.71, "r": 0.8612}, {"rmse": 21.74, "r": 0.8634}, flux="Qh", units="W m-2")
     assert "from 21.710 to 21.740" in text and "(0.1 %)" in text

@@ -43,6 +43,6 @@ def test_notebook_holds_no_untested_logic(path: Path):
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     tree = ast.parse(code)
     defs = [n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
-    assert not defs, f"{path.name}: move {defs} into the package (mdpl.report or mdpl.plots) and test it there"
+    assert not defs, f"{path.name}: move {defs} into the package (mdpl.presentation, the science packages or mdpl.plots) and test it there"
     assert "from mdpl" in code
     assert "Captions(" in code and "data_banner(" in code, f"{path.name}: captions and the data banner are required"

@@ -296,3 +296,16 @@ def build_benchmark_table(
     df = tidy(rows)
     return rank_table(df)
 
+
+def benchmark_table(out_dir) -> tuple[pd.DataFrame, bool]:
+    """The ranked benchmark table of a study directory, and whether it holds outside models.
+
+    ``out_dir/benchmark/benchmark.csv`` (written by ``mdpl book`` or
+    ``mdpl benchmark --study``) when present; otherwise the study's own
+    parameter sources only (:func:`mdpl.baselines.table.study_rows`), ranked
+    with :func:`mdpl.evaluate.tables.rank_table`.
+    """
+    csv = Path(out_dir) / "benchmark" / "benchmark.csv"
+    if csv.is_file():
+        return pd.read_csv(csv), True
+    return rank_table(tidy(study_rows(out_dir))), False

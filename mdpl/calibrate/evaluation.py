@@ -71,15 +71,22 @@ def simulate_sources_many(model, datasets, params: dict[str, np.ndarray], *, flu
     return out
 
 
+def monthly_means(frame: pd.DataFrame, min_days: int = MIN_DAYS_PER_MONTH) -> pd.DataFrame:
+    """Calendar-month means of every column of a day-indexed frame that holds only the days to use.
+
+    Months with fewer than ``min_days`` rows are dropped (the monthly scores'
+    rule); the index is the month (a pandas Period).
+    """
+    g = frame.groupby(pd.DatetimeIndex(frame.index).to_period("M"))
+    return g.mean()[g.size() >= min_days]
+
+
 def monthly_pairs(days: pd.DatetimeIndex, obs: np.ndarray, sim: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Monthly means of obs and sim over the ``use`` days; months with fewer than MIN_DAYS_PER_MONTH dropped."""
-    df = pd.DataFrame({"obs": obs, "sim": sim, "use": use}, index=pd.DatetimeIndex(days))
-    df = df[df["use"]]
+    df = pd.DataFrame({"obs": obs, "sim": sim}, index=pd.DatetimeIndex(days))[np.asarray(use, bool)]
     if df.empty:
         return np.array([]), np.array([])
-    g = df.groupby(df.index.to_period("M"))
-    n = g.size()
-    m = g[["obs", "sim"]].mean()[n >= MIN_DAYS_PER_MONTH]
+    m = monthly_means(df)
     return m["obs"].to_numpy(), m["sim"].to_numpy()
 
 

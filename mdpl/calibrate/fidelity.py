@@ -162,3 +162,18 @@ def gap_at(surrogate, model, features_and_ds, params_physical) -> pd.DataFrame:
             sim = pred[flux].detach().cpu().numpy()[0]
             rows.append({"site": f.site, "flux": flux, **all_metrics(lm, sim), "r2": _r2(lm, sim)})
     return pd.DataFrame(rows)
+
+
+def fidelity_table(surrogates: dict, store) -> pd.DataFrame:
+    """:func:`mdpl.calibrate.fidelity.fidelity_report` of each surrogate (name -> surrogate), one tidy table.
+
+    Adds a ``surrogate`` column; the per-report ``attrs`` (worst cases) are
+    dropped so the reports concatenate.
+    """
+    frames = []
+    for kind, sur in surrogates.items():
+        rep = fidelity_report(sur, store)
+        rep = pd.DataFrame(rep.to_dict("list"))
+        rep["surrogate"] = kind
+        frames.append(rep)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
