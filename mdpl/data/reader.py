@@ -271,36 +271,116 @@ def read_site(
     truncated or non-netCDF file, a file without time, a missing required
     variable, impossible units or values, or an unknown site code without the
     attributes to stand in for the catalogue.
+
+    The steps, in order: open and match the files, align their time axes,
+    read the required forcing, place the site, fill pressure and humidity,
+    check the forcing, read (or split) precipitation, CO2 and LAI, fill the
+    remaining gaps, read the fluxes and their measured masks, and write the
+    site attributes (every fill is recorded in ``attrs['filled']``).
     """
     met_path = Path(met_path)
+    files = ";".join(str(p) for p in (met_path, flux_path, site_path) if p is not None)
+    flux_path = Path(flux_path) if flux_path is not None else None
     met = open_netcdf(met_path)
-    flux = open_netcdf(Path(flux_path)) if flux_path is not None else None
+    flux = open_netcdf(flux_path) if flux_path is not None else None
     site_ds = open_netcdf(Path(site_path)) if site_path is not None else None
-    dialect = detect_dialect(met, met_path)
-    attrs: dict = {"source": dialect}
+    attrs: dict = {"source": detect_dialect(met, met_path)}
     notes: list[str] = []
     warnings: list[str] = []
+    if flux is not None:
+        _check_same_site(met, flux, met_path, flux_path)
+
+    times, step, m_stamp, m_idx, f_idx = _align_times(met, flux, met_path, flux_path, stamp, notes)
+    mf = _MetFile(met, met_path, m_idx)
+    forcing = _required_forcing(mf, attrs)
+    code = site_code_from_files(met_path, [d for d in (flux, met) if d is not None])
+    try:
+        info = site_info(code)
+    except DataError:
+        info = None
+    lat, lon, elev = _site_position(met, flux, site_ds, info, code, met_path, attrs, warnings)
+    _pressure_and_humidity(mf, forcing, times, elev, attrs)
+    _check_forcing(forcing, met_path, attrs, warnings)  # Tair/SWdown sanity before they feed other fills
+    _precipitation(mf, forcing, attrs)
+    forcing["CO2air"] = _co2(mf, times, attrs)
+    igbp = _igbp(met, flux, site_ds, info, attrs, met_path, code)
+    forcing["LAI"] = _lai(mf, site_ds, times, igbp, lat, attrs, notes)
+    for name in FORCING_VARS:
+        forcing[name] = _fill_gaps(forcing[name], name, met_path, attrs)
 
     if flux is not None:
-        codes = {str(d.attrs["site_code"]).strip() for d in (met, flux) if d.attrs.get("site_code")}
-        pals = {str(d.attrs["PALS_dataset_name"]) for d in (met, flux) if d.attrs.get("PALS_dataset_name")}
-        if len(codes) > 1 or len(pals) > 1:
-            raise DataError(f"{flux_path}: Flux file belongs to another site than {met_path.name} "
-                            f"({', '.join(sorted(codes | pals))})")
+        fluxes, masks, origin, absent = _read_fluxes(flux, flux_path, f_idx, warnings)
+    else:
+        fluxes, masks, origin, absent = {}, {}, [], list(FLUX_VARS)
 
-    # --- time axes ------------------------------------------------------------------------
+    attrs["site"] = info["site"] if info else code
+    attrs["site_name"] = _site_name(met, flux, info, code, attrs)
+    attrs["igbp"] = igbp
+    attrs["pft_group"] = pft_group(igbp)
+    attrs["latitude"], attrs["longitude"], attrs["elevation_m"] = float(lat), float(lon), float(elev)
+    attrs["reference_height_m"], attrs["canopy_height_m"] = _heights(met, flux, site_ds, igbp, attrs)
+    attrs["time_step_s"] = int(step)
+    attrs["time_stamp_in_file"] = m_stamp
+    attrs["utc_offset_h"] = estimate_utc_offset_h(times, forcing["SWdown"], step, lat, lon)
+    fill.add_filled(attrs, "utc_offset_h", "estimated from the SWdown diurnal cycle")
+    attrs["absent"] = ",".join(absent)
+    attrs["measured_from"] = ";".join(origin)
+    attrs["warnings"] = ";".join(warnings)
+    attrs["notes"] = ";".join(notes)
+    attrs["files"] = files
+    attrs.setdefault("filled", "")
+    _check_humidity(forcing, attrs, warnings)
+    attrs["warnings"] = ";".join(warnings)
+    return assemble(times, forcing, attrs, fluxes, masks)
+
+
+class _MetFile:
+    """A Met file cut to the aligned steps: which alias of a variable it holds, and its values in canonical units."""
+
+    ALIASES = {"Psurf": ("Psurf", "PSurf"), "Wind": ("Wind",)}
+
+    def __init__(self, ds: xr.Dataset, path: Path, idx: np.ndarray):
+        self.ds, self.path, self.idx = ds, path, idx
+
+    def raw(self, var: str) -> np.ndarray:
+        """Values of ``var`` on the aligned steps, in the file's units."""
+        return _series(self.ds, var, self.path)[self.idx]
+
+    def present(self, name: str) -> str | None:
+        """The file's name for ``name`` (an alias such as PSurf) when it is a time series there, else None."""
+        for a in self.ALIASES.get(name, (name,)):
+            if a in self.ds.variables and "time" in self.ds[a].dims:
+                return a
+        return None
+
+    def get(self, name: str, canonical: str, var: str | None = None) -> np.ndarray:
+        """``name`` (or the file variable ``var``) on the aligned steps, converted to ``canonical`` units."""
+        v = var or self.present(name)
+        return to_canonical(self.raw(v), self.ds[v].attrs.get("units"), canonical, var=v, path=self.path)
+
+
+def _check_same_site(met: xr.Dataset, flux: xr.Dataset, met_path: Path, flux_path: Path) -> None:
+    """A Flux file whose site code (or PALS dataset name) differs from the Met file's is an error."""
+    codes = {str(d.attrs["site_code"]).strip() for d in (met, flux) if d.attrs.get("site_code")}
+    pals = {str(d.attrs["PALS_dataset_name"]) for d in (met, flux) if d.attrs.get("PALS_dataset_name")}
+    if len(codes) > 1 or len(pals) > 1:
+        raise DataError(f"{flux_path}: Flux file belongs to another site than {met_path.name} "
+                        f"({', '.join(sorted(codes | pals))})")
+
+
+def _align_times(met, flux, met_path: Path, flux_path: Path | None, stamp: str, notes: list):
+    """Step-start times common to Met and Flux: (times, step_s, Met stamp convention, Met indices, Flux indices)."""
     m_times, step, m_stamp = step_and_starts(decode_time(met, met_path), met_path, stamp)
     m_idx = np.arange(m_times.size)
     f_idx = None
     times = m_times
     if flux is not None:
-        fp = Path(flux_path)
-        f_times, f_step, _ = step_and_starts(decode_time(flux, fp), fp, stamp)
+        f_times, f_step, _ = step_and_starts(decode_time(flux, flux_path), flux_path, stamp)
         if f_step != step:
-            raise DataError(f"{fp}: time step {f_step} s differs from the Met file's {step} s ({met_path.name})")
+            raise DataError(f"{flux_path}: time step {f_step} s differs from the Met file's {step} s ({met_path.name})")
         times, m_idx, f_idx = np.intersect1d(m_times, f_times, assume_unique=True, return_indices=True)
         if times.size < 0.5 * min(m_times.size, f_times.size):
-            raise DataError(f"{fp}: Met and Flux periods barely overlap ({times.size} common steps of "
+            raise DataError(f"{flux_path}: Met and Flux periods barely overlap ({times.size} common steps of "
                             f"{m_times.size} / {f_times.size})")
         dropped = m_times.size - times.size, f_times.size - times.size
         if any(dropped):
@@ -310,41 +390,25 @@ def read_site(
         notes.append("dropped a lone trailing Met step")
     if times.size < 2:
         raise DataError(f"{met_path}: fewer than two time steps after alignment")
+    return times, step, m_stamp, m_idx, f_idx
 
-    def met_var(name: str) -> np.ndarray:
-        return _series(met, name, met_path)[m_idx]
 
-    # --- forcing --------------------------------------------------------------------------
-    aliases = {"Psurf": ("Psurf", "PSurf"), "Wind": ("Wind",)}
+def _required_forcing(mf: _MetFile, attrs: dict) -> dict[str, np.ndarray]:
+    """SWdown, LWdown, Tair and Wind (2 m wind when that is all there is), canonical units."""
     forcing: dict[str, np.ndarray] = {}
-
-    def present(name: str) -> str | None:
-        for a in aliases.get(name, (name,)):
-            if a in met.variables and "time" in met[a].dims:
-                return a
-        return None
-
-    def get(name: str, canonical: str, var: str | None = None) -> np.ndarray:
-        v = var or present(name)
-        return to_canonical(met_var(v), met[v].attrs.get("units"), canonical, var=v, path=met_path)
-
     for name in REQUIRED_FORCING:
-        if present(name) is None:
-            if name == "Wind" and "Wind2" in met.variables and np.nanmax(np.abs(_series(met, "Wind2", met_path))) > 0:
-                forcing["Wind"] = get("Wind", "m s-1", "Wind2")
+        if mf.present(name) is None:
+            if name == "Wind" and "Wind2" in mf.ds.variables and np.nanmax(np.abs(_series(mf.ds, "Wind2", mf.path))) > 0:
+                forcing["Wind"] = mf.get("Wind", "m s-1", "Wind2")
                 fill.add_filled(attrs, "Wind", "Wind2 (2 m wind) as given")
                 continue
-            raise DataError(f"{met_path}: required variable {name} is missing")
-        forcing[name] = get(name, FORCING_VARS[name])
+            raise DataError(f"{mf.path}: required variable {name} is missing")
+        forcing[name] = mf.get(name, FORCING_VARS[name])
+    return forcing
 
-    # site position is needed for some fills
-    info = None
-    code = site_code_from_files(met_path, [d for d in (flux, met) if d is not None])
-    try:
-        info = site_info(code)
-    except DataError:
-        info = None
 
+def _site_position(met, flux, site_ds, info, code: str, met_path: Path, attrs: dict, warnings: list):
+    """(latitude, longitude, elevation_m) from the files, the catalogue standing in (and winning on disagreement)."""
     lat = _scalar(met, "latitude") or (_scalar(flux, "latitude") if flux is not None else None)
     lon = _scalar(met, "longitude") or (_scalar(flux, "longitude") if flux is not None else None)
     elev = None
@@ -372,136 +436,135 @@ def read_site(
         else:
             elev = 0.0
             fill.add_filled(attrs, "elevation_m", "unknown, 0 m assumed")
+    return lat, lon, elev
 
-    if present("Psurf"):
-        forcing["Psurf"] = get("Psurf", "Pa")
+
+def _pressure_and_humidity(mf: _MetFile, forcing: dict, times: np.ndarray, elev: float, attrs: dict) -> None:
+    """Psurf (Pa; barometric at the site elevation when absent) and Qair (kg kg-1; from RH or VPD when absent)."""
+    if mf.present("Psurf"):
+        forcing["Psurf"] = mf.get("Psurf", "Pa")
     else:
         forcing["Psurf"] = np.full(times.size, fill.barometric_pressure_pa(elev))
         fill.add_filled(attrs, "Psurf", "barometric formula at site elevation")
-
-    if present("Qair"):
-        forcing["Qair"] = get("Qair", "kg kg-1")
-    elif present("RH"):
-        rh = get("RH", "1")
+    if mf.present("Qair"):
+        forcing["Qair"] = mf.get("Qair", "kg kg-1")
+    elif mf.present("RH"):
+        rh = mf.get("RH", "1")
         if np.nanmax(rh) > 1.5:  # percent despite missing units
             rh = rh / 100.0
         forcing["Qair"] = fill.qair_from_rh(rh, forcing["Tair"], forcing["Psurf"])
         fill.add_filled(attrs, "Qair", "from RH, Tair and Psurf")
-    elif present("VPD"):
-        vpd = get("VPD", "Pa")
+    elif mf.present("VPD"):
+        vpd = mf.get("VPD", "Pa")
         es = fill.saturation_vapour_pressure_pa(forcing["Tair"])
         forcing["Qair"] = fill.qair_from_rh(np.clip(1 - vpd / es, 0.0, 1.0), forcing["Tair"], forcing["Psurf"])
         fill.add_filled(attrs, "Qair", "from VPD, Tair and Psurf")
     else:
-        raise DataError(f"{met_path}: required variable Qair is missing (no RH or VPD either)")
+        raise DataError(f"{mf.path}: required variable Qair is missing (no RH or VPD either)")
 
-    # Tair/SWdown sanity before they feed other fills
-    _check_forcing(forcing, met_path, attrs, warnings)
 
-    if present("Rainf") and present("Snowf"):
-        forcing["Rainf"], forcing["Snowf"] = get("Rainf", "kg m-2 s-1"), get("Snowf", "kg m-2 s-1")
-    elif present("Precip") or present("Rainf"):
-        which = "Precip" if present("Precip") else "Rainf"
-        total = get(which, "kg m-2 s-1")
-        _check_precip(total, which, met_path)
+def _precipitation(mf: _MetFile, forcing: dict, attrs: dict) -> None:
+    """Rainf and Snowf (kg m-2 s-1, >= 0): as given, or a total split by air temperature."""
+    if mf.present("Rainf") and mf.present("Snowf"):
+        forcing["Rainf"], forcing["Snowf"] = mf.get("Rainf", "kg m-2 s-1"), mf.get("Snowf", "kg m-2 s-1")
+    elif mf.present("Precip") or mf.present("Rainf"):
+        which = "Precip" if mf.present("Precip") else "Rainf"
+        total = mf.get(which, "kg m-2 s-1")
+        _check_precip(total, which, mf.path)
         forcing["Rainf"], forcing["Snowf"] = fill.split_precip(np.clip(total, 0, None), forcing["Tair"])
         lo, hi = fill.SNOW_RAMP_K
         fill.add_filled(attrs, "Snowf", f"{which} (total) split by air temperature ({lo}-{hi} K ramp)")
     else:
-        raise DataError(f"{met_path}: required variable Precip (or Rainf) is missing")
+        raise DataError(f"{mf.path}: required variable Precip (or Rainf) is missing")
     for k in ("Rainf", "Snowf"):
-        _check_precip(forcing[k], k, met_path)
+        _check_precip(forcing[k], k, mf.path)
         forcing[k] = np.clip(forcing[k], 0, None)
 
-    co2_fill = fill.co2_series(times)
-    if present("CO2air"):
-        co2 = get("CO2air", "ppm")
-        bad = ~np.isfinite(co2) | (co2 < 250) | (co2 > 1000)
-        if bad.all():
-            co2 = co2_fill
-            fill.add_filled(attrs, "CO2air", "NOAA Mauna Loa annual means (file values unusable)")
-        elif bad.any():
-            co2 = np.where(bad, co2_fill, co2)
-            fill.add_filled(attrs, "CO2air", f"NOAA Mauna Loa annual means where missing ({bad.mean():.1%})")
-        forcing["CO2air"] = co2
-    else:
-        forcing["CO2air"] = co2_fill
-        fill.add_filled(attrs, "CO2air", "NOAA Mauna Loa annual means")
 
-    igbp = _igbp(met, flux, site_ds, info, attrs, met_path, code)
-    if present("LAI") and np.isfinite(met_var("LAI")).any():
-        lai = get("LAI", "m2 m-2")
+def _co2(mf: _MetFile, times: np.ndarray, attrs: dict) -> np.ndarray:
+    """CO2air (ppm): the file's values, NOAA Mauna Loa annual means where they are missing or implausible."""
+    co2_fill = fill.co2_series(times)
+    if not mf.present("CO2air"):
+        fill.add_filled(attrs, "CO2air", "NOAA Mauna Loa annual means")
+        return co2_fill
+    co2 = mf.get("CO2air", "ppm")
+    bad = ~np.isfinite(co2) | (co2 < 250) | (co2 > 1000)
+    if bad.all():
+        fill.add_filled(attrs, "CO2air", "NOAA Mauna Loa annual means (file values unusable)")
+        return co2_fill
+    if bad.any():
+        fill.add_filled(attrs, "CO2air", f"NOAA Mauna Loa annual means where missing ({bad.mean():.1%})")
+        return np.where(bad, co2_fill, co2)
+    return co2
+
+
+def _lai(mf: _MetFile, site_ds, times: np.ndarray, igbp: str, lat: float, attrs: dict, notes: list) -> np.ndarray:
+    """LAI (m2 m-2): the Met file's (gaps interpolated), else the site file's monthly LAI, else a PFT climatology."""
+    if mf.present("LAI") and np.isfinite(mf.raw("LAI")).any():
+        lai = mf.get("LAI", "m2 m-2")
         if np.isnan(lai).any():
             lai = pd.Series(lai).interpolate(limit_direction="both").to_numpy()
             notes.append("LAI gaps interpolated")
-        forcing["LAI"] = lai
-    else:
-        lai = _site_lai(site_ds, times) if site_ds is not None else None
-        if lai is not None:
-            forcing["LAI"] = lai
-            fill.add_filled(attrs, "LAI", "monthly LAI of the site file (interpolated)")
-        else:
-            forcing["LAI"] = fill.lai_climatology(times, igbp, lat)
-            fill.add_filled(attrs, "LAI", f"PFT climatology ({igbp}, {'southern' if lat < 0 else 'northern'} hemisphere)")
+        return lai
+    lai = _site_lai(site_ds, times) if site_ds is not None else None
+    if lai is not None:
+        fill.add_filled(attrs, "LAI", "monthly LAI of the site file (interpolated)")
+        return lai
+    fill.add_filled(attrs, "LAI", f"PFT climatology ({igbp}, {'southern' if lat < 0 else 'northern'} hemisphere)")
+    return fill.lai_climatology(times, igbp, lat)
 
-    for name in FORCING_VARS:
-        forcing[name] = _fill_gaps(forcing[name], name, met_path, attrs)
 
-    # --- fluxes ---------------------------------------------------------------------------
+def _read_fluxes(flux: xr.Dataset, fp: Path, f_idx: np.ndarray, warnings: list):
+    """Fluxes in canonical units with their measured masks: (fluxes, masks, where each mask came from, absent names)."""
     fluxes: dict[str, np.ndarray] = {}
     masks: dict[str, np.ndarray] = {}
     origin: list[str] = []
     absent: list[str] = []
-    if flux is not None:
-        fp = Path(flux_path)
-        fdialect = detect_dialect(flux, fp)
-        good = "1" if fdialect == "pals" else "0"
-        for name in FLUX_VARS:
-            if name not in flux.variables:
-                absent.append(name)
-                continue
-            vals = to_canonical(_series(flux, name, fp)[f_idx], flux[name].attrs.get("units"), FLUX_VARS[name],
-                                var=name, path=fp)
-            if not np.isfinite(vals).any():
-                if name in REQUIRED_FLUXES:
-                    raise DataError(f"{fp}: flux {name} is all missing (all-NaN)")
-                absent.append(name)
-                warnings.append(f"{name} in the file holds no data")
-                continue
-            fluxes[name] = vals
-            if f"{name}_qc" in flux.variables:
-                masks[name] = measured_from_qc(_series(flux, f"{name}_qc", fp)[f_idx], fdialect) & np.isfinite(vals)
-                origin.append(f"{name}={name}_qc=={good}")
-            elif QC_FALLBACK.get(name) in masks:
-                ref = QC_FALLBACK[name]
-                masks[name] = masks[ref] & np.isfinite(vals)
-                origin.append(f"{name}={ref}_qc=={good}")
-            else:
-                masks[name] = np.isfinite(vals)
-                origin.append(f"{name}=finite values (no flag)")
-        for name in REQUIRED_FLUXES:
-            if name in absent:
-                raise DataError(f"{fp}: required flux {name} is missing")
-        _check_fluxes(fluxes, fp)
-    else:
-        absent = list(FLUX_VARS)
-
-    # --- site attributes ------------------------------------------------------------------
-    attrs["site"] = info["site"] if info else code
-    name = None
-    for d in (flux, met):
-        if d is not None and not name:
-            name = d.attrs.get("site_name")
-    if not name:
-        if info:
-            name = info["site_name"]
-            fill.add_filled(attrs, "site_name", "catalogue")
+    fdialect = detect_dialect(flux, fp)
+    good = "1" if fdialect == "pals" else "0"
+    for name in FLUX_VARS:
+        if name not in flux.variables:
+            absent.append(name)
+            continue
+        vals = to_canonical(_series(flux, name, fp)[f_idx], flux[name].attrs.get("units"), FLUX_VARS[name],
+                            var=name, path=fp)
+        if not np.isfinite(vals).any():
+            if name in REQUIRED_FLUXES:
+                raise DataError(f"{fp}: flux {name} is all missing (all-NaN)")
+            absent.append(name)
+            warnings.append(f"{name} in the file holds no data")
+            continue
+        fluxes[name] = vals
+        if f"{name}_qc" in flux.variables:
+            masks[name] = measured_from_qc(_series(flux, f"{name}_qc", fp)[f_idx], fdialect) & np.isfinite(vals)
+            origin.append(f"{name}={name}_qc=={good}")
+        elif QC_FALLBACK.get(name) in masks:
+            ref = QC_FALLBACK[name]
+            masks[name] = masks[ref] & np.isfinite(vals)
+            origin.append(f"{name}={ref}_qc=={good}")
         else:
-            name = code
-    attrs["site_name"] = str(name)
-    attrs["igbp"] = igbp
-    attrs["pft_group"] = pft_group(igbp)
-    attrs["latitude"], attrs["longitude"], attrs["elevation_m"] = float(lat), float(lon), float(elev)
+            masks[name] = np.isfinite(vals)
+            origin.append(f"{name}=finite values (no flag)")
+    for name in REQUIRED_FLUXES:
+        if name in absent:
+            raise DataError(f"{fp}: required flux {name} is missing")
+    _check_fluxes(fluxes, fp)
+    return fluxes, masks, origin, absent
+
+
+def _site_name(met, flux, info, code: str, attrs: dict) -> str:
+    """The files' site name, else the catalogue's, else the code."""
+    for d in (flux, met):
+        if d is not None and d.attrs.get("site_name"):
+            return str(d.attrs["site_name"])
+    if info:
+        fill.add_filled(attrs, "site_name", "catalogue")
+        return str(info["site_name"])
+    return str(code)
+
+
+def _heights(met, flux, site_ds, igbp: str, attrs: dict) -> tuple[float, float]:
+    """(reference height, canopy height) in m from the files, IGBP defaults standing in."""
     ref_h = _first_scalar([met, flux, site_ds], "reference_height", "reference_height_v")
     can_h = _first_scalar([met, flux, site_ds], "canopy_height")
     d_can, d_ref = fill.default_heights_m(igbp)
@@ -511,20 +574,7 @@ def read_site(
     if ref_h is None:
         ref_h = max(d_ref, can_h + 2.0)
         fill.add_filled(attrs, "reference_height_m", f"IGBP default ({igbp})")
-    attrs["reference_height_m"], attrs["canopy_height_m"] = float(ref_h), float(can_h)
-    attrs["time_step_s"] = int(step)
-    attrs["time_stamp_in_file"] = m_stamp
-    attrs["utc_offset_h"] = estimate_utc_offset_h(times, forcing["SWdown"], step, lat, lon)
-    fill.add_filled(attrs, "utc_offset_h", "estimated from the SWdown diurnal cycle")
-    attrs["absent"] = ",".join(absent)
-    attrs["measured_from"] = ";".join(origin)
-    attrs["warnings"] = ";".join(warnings)
-    attrs["notes"] = ";".join(notes)
-    attrs["files"] = ";".join(str(p) for p in (met_path, flux_path, site_path) if p is not None)
-    attrs.setdefault("filled", "")
-    _check_humidity(forcing, attrs, warnings)
-    attrs["warnings"] = ";".join(warnings)
-    return assemble(times, forcing, attrs, fluxes, masks)
+    return float(ref_h), float(can_h)
 
 
 def _first_scalar(dss: list, *names: str) -> float | None:
