@@ -70,9 +70,11 @@ def _time_surrogate(kind: str, inputs: dict, cfg, repeats: int = 3, device="cpu"
 
     x, s = inputs["forcing"].to(device), inputs["static"].to(device)
     doy, pu = inputs["doy"].to(device), inputs["params_unit"].to(device)
+    hyper = {"hidden_size": cfg.surrogate.hidden_size}
+    if kind == "multitask":
+        hyper["n_experts"] = cfg.surrogate.n_experts
     net = build_surrogate(
-        kind, n_forcing=x.shape[-1], n_params=pu.shape[-1], n_static=s.shape[-1],
-        tasks=cfg.surrogate.tasks, hidden_size=cfg.surrogate.hidden_size, n_experts=cfg.surrogate.n_experts,
+        kind, n_forcing=x.shape[-1], n_params=pu.shape[-1], n_static=s.shape[-1], tasks=cfg.surrogate.tasks, **hyper,
     ).eval().to(device)
     times = []
     for i in range(repeats + 1):

@@ -189,14 +189,13 @@ def _surrogate(cfg: Config, store, kind: str, out: Path, device, progress: bool,
     return sur
 
 
-def _fidelity(sur, store, model, kind: str, out: Path, fp: str, progress: bool) -> dict:
+def _fidelity(sur, store, kind: str, out: Path, fp: str) -> dict:
+    """The surrogate's fidelity report on the held-out members (cached under ``fidelity/{kind}.json``)."""
+    from mdpl.calibrate.fidelity import fidelity_report
+
     path = out / "fidelity" / f"{kind}.json"
     if path.is_file() and json.loads(path.read_text()).get("fingerprint") == fp:
         return json.loads(path.read_text())
-    try:
-        from mdpl.calibrate.fidelity import fidelity_report
-    except ImportError:
-        return {}
     rep_df = fidelity_report(sur, store)
     worst = rep_df.attrs.get("worst")
     rep = {"rows": json.loads(rep_df.to_json(orient="records")),
@@ -393,7 +392,7 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
             surrogates[kind] = _surrogate(cfg, store, kind, out, dev, progress, _fingerprint(sur_fp, kind))
             surrogates[kind].freeze()
             timings[f"surrogate_{kind}_s"] = time.perf_counter() - t
-            fidelity[kind] = _fidelity(surrogates[kind], store, model, kind, out, _fingerprint(sur_fp, kind), progress)
+            fidelity[kind] = _fidelity(surrogates[kind], store, kind, out, _fingerprint(sur_fp, kind))
 
     calibrations: dict[str, CalibrationResult] = {}
     cal_fp = _fingerprint(base_fp, c["ensemble"], c["surrogate"], c["calibration"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mdpl.errors import ConfigError
 from mdpl.models.surrogate import KINDS, MultiTaskSurrogate, SingleTaskSurrogate, build_surrogate, doy_encoding
 
 F, P, S, T = 5, 4, 3, 40
@@ -13,8 +14,9 @@ TASKS = ["Qle", "Qh", "NEE"]
 
 def _net(kind, **kw):
     torch.manual_seed(0)
-    return build_surrogate(kind, n_forcing=F, n_params=P, n_static=S, tasks=TASKS, hidden_size=16,
-                           state_size=8, **kw)
+    if kind == "multitask":
+        kw.setdefault("state_size", 8)
+    return build_surrogate(kind, n_forcing=F, n_params=P, n_static=S, tasks=TASKS, hidden_size=16, **kw)
 
 
 def _inputs(g=2, k=3):
@@ -27,12 +29,31 @@ def _inputs(g=2, k=3):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_forward_shape_and_registry(kind):
+def test_registry_builds_the_asked_network_with_one_head_per_task(kind):
+    """The hyper-parameters reach the layers, and each flux has its own output path (change one, only it moves)."""
     net = _net(kind)
     assert isinstance(net, MultiTaskSurrogate if kind == "multitask" else SingleTaskSurrogate)
+    if kind == "multitask":
+        assert net.encoder.hidden_size == 16 and net.state_lstm.hidden_size == 8
+        heads = net.towers
+    else:
+        assert [m.hidden_size for m in net.lstms] == [16] * len(TASKS)
+        heads = net.heads
     forcing, doy, params, static = _inputs()
-    out = net(forcing, doy, params, static)
-    assert out.shape == (6, T, len(TASKS)) and torch.isfinite(out).all()
+    with torch.no_grad():
+        out = net(forcing, doy, params, static)
+        assert out.shape == (6, T, len(TASKS)) and torch.isfinite(out).all()
+        for p in heads[1].parameters():
+            p.add_(0.5)
+        moved = net(forcing, doy, params, static)
+    torch.testing.assert_close(moved[..., [0, 2]], out[..., [0, 2]])
+    assert (moved[..., 1] - out[..., 1]).abs().min() > 1e-3
+
+
+@pytest.mark.parametrize("kind, bad", [("multitask", "hiden_size"), ("singletask", "n_experts")])
+def test_unknown_hyper_parameter_is_an_error_naming_it(kind, bad):
+    with pytest.raises(ConfigError, match=f"{kind} surrogate: unknown hyper-parameter.*{bad}.*takes hidden_size"):
+        _net(kind, **{bad: 3})
 
 
 def test_unknown_kind():

@@ -258,6 +258,11 @@ def train_surrogate(
     batch size, learning rate, patience, split fractions). Deterministic for
     a given ``seed`` on CPU. Returns the weights of the epoch with the lowest
     validation loss.
+
+    Steps: split each site's runnable members, normalise on the training
+    part, build the network, then train epochs of batches drawn by
+    :class:`_Batches` (one seeded generator for member order, windows and
+    site order) with early stopping on the validation loss.
     """
     kind = kind or cfg.kind
     check_store(store)
@@ -271,116 +276,28 @@ def train_surrogate(
     t_start = time.perf_counter()
     sites = list(store.sites)
     feats = [store.features[s] for s in sites]
-    split = split_members(store.n_members, sites, val_fraction, test_fraction, seed)
-    ok = store.finite(tasks)
-    failed = {s: [int(m) for m in np.flatnonzero(~ok[i])] for i, s in enumerate(sites) if not ok[i].all()}
-    for i, s in enumerate(sites):  # members the land model could not run carry no information
-        split[s] = {part: [m for m in idx if ok[i, m]] for part, idx in split[s].items()}
-        if not split[s]["train"]:
-            raise DataError(f"site {s}: no finite land-model run among the training members of {store.path}")
-
-    # normalisation statistics on the training part only
-    f_mean, f_std = _mean_std(np.concatenate([f.forcing for f in feats], axis=0), axis=0)
-    s_mean, s_std = _mean_std(np.stack([f.static for f in feats]), axis=0)
-    tr_vals = [np.concatenate([store.member_series(s, t)[split[s]["train"]].ravel() for s in sites]) for t in tasks]
-    t_mean = np.array([np.nanmean(v) for v in tr_vals])
-    t_std = np.array([np.nanstd(v) for v in tr_vals])
-    t_std = np.where(t_std > _STD_FLOOR, t_std, 1.0)
-    norm = Normalisation(*(a.astype(float).tolist() for a in (f_mean, f_std, s_mean, s_std, t_mean, t_std)))
+    split, failed = _runnable_split(store, tasks, val_fraction, test_fraction, seed)
+    norm = _normalisation(store, feats, split, tasks)
 
     torch.manual_seed(int(seed))
     hyper = _hyper_from_cfg(cfg, kind, feats[0].forcing.shape[1], store.space.n, feats[0].static.shape[0])
     model = build_surrogate(kind, tasks=tasks, **hyper).to(device)
     sur = TrainedSurrogate(model, kind=kind, tasks=tasks, space=store.space, forcing_names=feats[0].forcing_names,
                            static_names=feats[0].static_names, norm=norm, hyper=hyper, split=split, device=device)
-
-    # per-site tensors (targets normalised; NaN where the land model gave none)
-    data = []
-    tm = torch.tensor(t_mean, dtype=torch.float32, device=device)
-    ts = torch.tensor(t_std, dtype=torch.float32, device=device)
-    for s, f in zip(sites, feats):
-        forcing, doy, static = sur._site_inputs(f)
-        u = sur.params_unit(torch.as_tensor(store.params[store.site_index(s)], dtype=torch.float64))
-        y = np.stack([store.member_series(s, t) for t in tasks], axis=-1)  # (M, T, K)
-        y = (torch.as_tensor(y, dtype=torch.float32, device=device) - tm) / ts
-        data.append((forcing, doy, static, u, y))
-
-    rng = np.random.default_rng(int(seed))
-    window, warmup = int(cfg.window_days), int(cfg.warmup_days)
-    g_max = max(1, min(len(sites), cfg.sites_per_batch or len(sites)))
-    k = max(1, cfg.batch_size // g_max)
-    n_train = max(len(split[s]["train"]) for s in sites)
-    steps_per_epoch = max(1, math.ceil(n_train / k)) * max(1, math.ceil(len(sites) / g_max))
-    n_steps = max(1, cfg.epochs * steps_per_epoch)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    warm = max(1, n_steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: min(1.0, (i + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(i, n_steps) / n_steps)))
-    )
-    queues = {i: [] for i in range(len(sites))}
-
-    def draw_members(i: int) -> np.ndarray:
-        """Next k training members of site i (a reshuffled cycle, so every member comes up each epoch)."""
-        out = []
-        while len(out) < k:
-            if not queues[i]:
-                queues[i] = list(rng.permutation(split[sites[i]]["train"]))
-            out.append(queues[i].pop())
-        return np.asarray(out)
-
-    def train_step(site_ids) -> float:
-        rows = []
-        for i in site_ids:
-            forcing, doy, static, u, y = data[i]
-            t_i = forcing.shape[1]
-            length = t_i if window <= 0 else min(window, t_i)
-            s0 = 0 if (length == t_i or rng.random() < 0.25) else int(rng.integers(0, t_i - length + 1))
-            idx = torch.as_tensor(draw_members(i), device=device)
-            yy = y[idx, s0 : s0 + length].clone()
-            if s0 > 0:
-                yy[:, :warmup] = float("nan")  # the state is still spinning up from the static projection
-            rows.append((forcing[:, s0 : s0 + length], doy[:, s0 : s0 + length], static, u[idx], yy))
-        n_max = max(r[0].shape[1] for r in rows)
-        pad = lambda x, v: torch.nn.functional.pad(x, (0, 0) * (x.ndim - 2) + (0, n_max - x.shape[1]), value=v)
-        forcing = torch.cat([pad(r[0], 0.0) for r in rows])
-        doy = torch.cat([torch.nn.functional.pad(r[1], (0, n_max - r[1].shape[1]), value=1.0) for r in rows])
-        static = torch.cat([r[2] for r in rows])
-        u = torch.cat([r[3] for r in rows])
-        y = torch.cat([pad(r[4], float("nan")) for r in rows])
-        loss = _masked_mse(model(forcing, doy, u, static), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        return float(loss.detach())
-
-    @torch.no_grad()
-    def val_loss_now() -> float:
-        tot, n = 0.0, 0
-        for i, s in enumerate(sites):
-            idx = split[s]["val"]
-            if not idx:
-                continue
-            forcing, doy, static, u, y = data[i]
-            ii = torch.as_tensor(idx, device=device)
-            tot += float(_masked_mse(model(forcing, doy, u[ii], static), y[ii])) * len(idx)
-            n += len(idx)
-        return tot / max(n, 1)
+    data = _site_tensors(sur, store, feats, tasks, norm, device)
+    batches = _Batches(data, [split[s]["train"] for s in sites], cfg, np.random.default_rng(int(seed)), device)
+    opt, sched = _optimiser(model, cfg, max(1, cfg.epochs * batches.steps_per_epoch))
 
     best, best_state, bad_epochs, history = math.inf, None, 0, []
-    has_val = any(split[s]["val"] for s in sites)
+    val_members = [split[s]["val"] for s in sites]
+    has_val = any(val_members)
     bar = tqdm(range(cfg.epochs), desc=f"surrogate {kind}", unit="epoch", disable=not progress)
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
-        losses = []
-        for _ in range(steps_per_epoch // max(1, math.ceil(len(sites) / g_max))):
-            order = rng.permutation(len(sites))
-            for j in range(0, len(sites), g_max):
-                losses.append(train_step(order[j : j + g_max]))
+        losses = [_train_step(model, opt, sched, batch) for batch in batches.epoch()]
         train_loss = float(np.mean(losses))
-        val_loss = val_loss_now() if has_val else train_loss
+        val_loss = _validation_loss(model, data, val_members, device) if has_val else train_loss
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                         "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0})
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
@@ -413,6 +330,148 @@ def train_surrogate(
         "device": str(device),
     }
     return sur
+
+
+def _runnable_split(store, tasks, val_fraction: float, test_fraction: float, seed: int) -> tuple[dict, dict]:
+    """:func:`split_members` without the members the land model could not run (they carry no information).
+
+    Returns (site -> {train, val, test} member lists, site -> failed members).
+    """
+    sites = list(store.sites)
+    split = split_members(store.n_members, sites, val_fraction, test_fraction, seed)
+    ok = store.finite(tasks)
+    failed = {s: [int(m) for m in np.flatnonzero(~ok[i])] for i, s in enumerate(sites) if not ok[i].all()}
+    for i, s in enumerate(sites):
+        split[s] = {part: [m for m in idx if ok[i, m]] for part, idx in split[s].items()}
+        if not split[s]["train"]:
+            raise DataError(f"site {s}: no finite land-model run among the training members of {store.path}")
+    return split, failed
+
+
+def _normalisation(store, feats, split: dict, tasks) -> Normalisation:
+    """Statistics on the training part only: forcing over the sites' days, static over sites, targets per flux."""
+    f_mean, f_std = _mean_std(np.concatenate([f.forcing for f in feats], axis=0), axis=0)
+    s_mean, s_std = _mean_std(np.stack([f.static for f in feats]), axis=0)
+    tr_vals = [np.concatenate([store.member_series(s, t)[split[s]["train"]].ravel() for s in store.sites]) for t in tasks]
+    t_mean = np.array([np.nanmean(v) for v in tr_vals])
+    t_std = np.array([np.nanstd(v) for v in tr_vals])
+    t_std = np.where(t_std > _STD_FLOOR, t_std, 1.0)
+    return Normalisation(*(a.astype(float).tolist() for a in (f_mean, f_std, s_mean, s_std, t_mean, t_std)))
+
+
+def _site_tensors(sur: TrainedSurrogate, store, feats, tasks, norm: Normalisation, device) -> list[tuple]:
+    """Per site (forcing, doy, static, parameters in the unit cube, normalised targets (M, T, K); NaN = no run)."""
+    tm = torch.tensor(norm.target_mean, dtype=torch.float32, device=device)
+    ts = torch.tensor(norm.target_std, dtype=torch.float32, device=device)
+    data = []
+    for s, f in zip(store.sites, feats):
+        forcing, doy, static = sur._site_inputs(f)
+        u = sur.params_unit(torch.as_tensor(store.params[store.site_index(s)], dtype=torch.float64))
+        y = np.stack([store.member_series(s, t) for t in tasks], axis=-1)  # (M, T, K)
+        y = (torch.as_tensor(y, dtype=torch.float32, device=device) - tm) / ts
+        data.append((forcing, doy, static, u, y))
+    return data
+
+
+def _optimiser(model, cfg, n_steps: int):
+    """AdamW with a linear warm-up over the first 5 % of steps and a cosine decay to 5 % of the learning rate."""
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    warm = max(1, n_steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min(1.0, (i + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(i, n_steps) / n_steps)))
+    )
+    return opt, sched
+
+
+class _Batches:
+    """Training batches: ``cfg.sites_per_batch`` sites at a time, ``k`` members each, in a random time window.
+
+    One seeded generator drives everything random here, in a fixed order
+    (site order per round; per site: the window start, then its members), so
+    a run is reproducible from the seed.
+    """
+
+    def __init__(self, data: list[tuple], train_members: list[list[int]], cfg, rng: np.random.Generator, device):
+        self.data, self.train, self.rng, self.device = data, train_members, rng, device
+        n_sites = len(data)
+        self.window, self.warmup = int(cfg.window_days), int(cfg.warmup_days)
+        self.sites_per_batch = max(1, min(n_sites, cfg.sites_per_batch or n_sites))
+        self.k = max(1, cfg.batch_size // self.sites_per_batch)
+        self.rounds_per_epoch = max(1, math.ceil(max(len(m) for m in train_members) / self.k))
+        self.groups_per_round = max(1, math.ceil(n_sites / self.sites_per_batch))
+        self.steps_per_epoch = self.rounds_per_epoch * self.groups_per_round
+        self.queues: dict[int, list] = {i: [] for i in range(n_sites)}
+
+    def epoch(self):
+        """The batches of one epoch (a fresh random site order each round)."""
+        for _ in range(self.steps_per_epoch // self.groups_per_round):
+            order = self.rng.permutation(len(self.data))
+            for j in range(0, len(self.data), self.sites_per_batch):
+                yield self.batch(order[j : j + self.sites_per_batch])
+
+    def members(self, i: int) -> np.ndarray:
+        """Next k training members of site i (a reshuffled cycle, so every member comes up each epoch)."""
+        out = []
+        while len(out) < self.k:
+            if not self.queues[i]:
+                self.queues[i] = list(self.rng.permutation(self.train[i]))
+            out.append(self.queues[i].pop())
+        return np.asarray(out)
+
+    def batch(self, site_ids) -> tuple[torch.Tensor, ...]:
+        """(forcing, doy, parameters, static, targets) of the sites' windows, padded to the longest one.
+
+        A window that does not start on the first day has its first
+        ``warmup_days`` targets masked: the network's state is still spinning
+        up from the static projection there.
+        """
+        rows = []
+        for i in site_ids:
+            forcing, doy, static, u, y = self.data[i]
+            t_i = forcing.shape[1]
+            length = t_i if self.window <= 0 else min(self.window, t_i)
+            s0 = 0 if (length == t_i or self.rng.random() < 0.25) else int(self.rng.integers(0, t_i - length + 1))
+            idx = torch.as_tensor(self.members(i), device=self.device)
+            yy = y[idx, s0 : s0 + length].clone()
+            if s0 > 0:
+                yy[:, : self.warmup] = float("nan")
+            rows.append((forcing[:, s0 : s0 + length], doy[:, s0 : s0 + length], static, u[idx], yy))
+        n_max = max(r[0].shape[1] for r in rows)
+
+        def pad(x, v):
+            return torch.nn.functional.pad(x, (0, 0) * (x.ndim - 2) + (0, n_max - x.shape[1]), value=v)
+
+        forcing = torch.cat([pad(r[0], 0.0) for r in rows])
+        doy = torch.cat([torch.nn.functional.pad(r[1], (0, n_max - r[1].shape[1]), value=1.0) for r in rows])
+        static = torch.cat([r[2] for r in rows])
+        u = torch.cat([r[3] for r in rows])
+        y = torch.cat([pad(r[4], float("nan")) for r in rows])
+        return forcing, doy, u, static, y
+
+
+def _train_step(model, opt, sched, batch) -> float:
+    """One optimiser step on the masked MSE of a batch (gradient norm clipped at 1); returns the loss."""
+    forcing, doy, u, static, y = batch
+    loss = _masked_mse(model(forcing, doy, u, static), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    return float(loss.detach())
+
+
+@torch.no_grad()
+def _validation_loss(model, data: list[tuple], val_members: list[list[int]], device) -> float:
+    """Masked MSE over every site's validation members, weighted by their number."""
+    tot, n = 0.0, 0
+    for (forcing, doy, static, u, y), idx in zip(data, val_members):
+        if not idx:
+            continue
+        ii = torch.as_tensor(idx, device=device)
+        tot += float(_masked_mse(model(forcing, doy, u[ii], static), y[ii])) * len(idx)
+        n += len(idx)
+    return tot / max(n, 1)
 
 
 def check_store(store) -> None:

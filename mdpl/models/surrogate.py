@@ -28,10 +28,13 @@ trained surrogate, :mod:`mdpl.calibrate.surrogate_training`).
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
 from torch import nn
+
+from mdpl.errors import ConfigError
 
 KINDS = ("multitask", "singletask")
 
@@ -81,7 +84,7 @@ class SingleTaskSurrogate(nn.Module):
 
     kind = "singletask"
 
-    def __init__(self, n_forcing: int, n_params: int, n_static: int, tasks, *, hidden_size: int = 64, **_ignored):
+    def __init__(self, n_forcing: int, n_params: int, n_static: int, tasks, *, hidden_size: int = 64):
         super().__init__()
         self.n_forcing, self.n_params, self.n_static = int(n_forcing), int(n_params), int(n_static)
         self.tasks = list(tasks)
@@ -140,7 +143,6 @@ class MultiTaskSurrogate(nn.Module):
         task_experts: int = 1,
         expert_size: int | None = None,
         state_size: int = 16,
-        **_ignored,
     ):
         super().__init__()
         self.n_forcing, self.n_params, self.n_static = int(n_forcing), int(n_params), int(n_static)
@@ -216,8 +218,24 @@ class MultiTaskSurrogate(nn.Module):
 _REGISTRY: dict[str, type[nn.Module]] = {"multitask": MultiTaskSurrogate, "singletask": SingleTaskSurrogate}
 
 
+def hyper_parameters(kind: str) -> tuple[str, ...]:
+    """The hyper-parameters a surrogate of ``kind`` accepts (keyword arguments of its constructor)."""
+    sig = inspect.signature(_REGISTRY[kind].__init__)
+    return tuple(n for n, p in sig.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
 def build_surrogate(kind: str, *, n_forcing: int, n_params: int, n_static: int, tasks, **hyper) -> nn.Module:
-    """A surrogate of ``kind`` ('multitask' or 'singletask'); unknown hyper-parameters are ignored by the other kind."""
+    """A surrogate of ``kind`` ('multitask' or 'singletask').
+
+    A hyper-parameter that ``kind`` does not take (a misspelt name, or one of
+    the other kind's) is a :class:`~mdpl.errors.ConfigError` naming it, never
+    silently dropped.
+    """
     if kind not in _REGISTRY:
         raise ValueError(f"unknown surrogate kind {kind!r}; expected one of {', '.join(_REGISTRY)}")
+    accepted = hyper_parameters(kind)
+    unknown = sorted(set(hyper) - set(accepted))
+    if unknown:
+        raise ConfigError(f"{kind} surrogate: unknown hyper-parameter(s) {', '.join(unknown)} "
+                          f"(it takes {', '.join(accepted)})")
     return _REGISTRY[kind](n_forcing, n_params, n_static, tasks, **hyper)
