@@ -87,6 +87,7 @@ def execute_notebook(src: Path, dest: Path, parameters: dict, *, kernel_name: st
     the error; its partial output is kept as ``dest`` with suffix ``.failed.ipynb``.
     """
     import jupytext
+    import nbformat
     import papermill as pm
 
     nb = jupytext.read(src)
@@ -94,6 +95,7 @@ def execute_notebook(src: Path, dest: Path, parameters: dict, *, kernel_name: st
     if links:  # after the title cell, so the page keeps its heading
         nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0,
                         nbformat_markdown_cell(links))
+    fold_code(nb)
     nb.metadata["kernelspec"] = {"name": kernel_name, "display_name": "Python 3", "language": "python"}
     nb.metadata.setdefault("jupytext", {})["source"] = src.name
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -111,8 +113,29 @@ def execute_notebook(src: Path, dest: Path, parameters: dict, *, kernel_name: st
         cell = getattr(e, "exec_count", None)
         where = f" in cell {cell}" if cell is not None else ""
         raise MdplError(f"{src}: notebook failed{where}: {ename}: {evalue} (partial output: {failed})") from None
+    executed = nbformat.read(partial, as_version=4)
+    fold_code(executed)  # papermill's injected-parameters cell too
+    nbformat.write(executed, partial)
     os.replace(partial, dest)
     return time.perf_counter() - t0
+
+
+#: cell tags that already decide how a cell's source shows
+_SOURCE_TAGS = {"hide-input", "remove-input", "remove-cell", "hide-cell"}
+
+
+def fold_code(nb) -> None:
+    """Tag every code cell ``hide-input``: the page reads as a paper (narrative, figures, tables), the code one click away.
+
+    Cells that already carry a source-display tag keep it. Jupyter Book
+    renders the tag as a folded "show code cell source" toggle above the outputs.
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = list(cell.metadata.get("tags", []))
+        if not _SOURCE_TAGS & set(tags):
+            cell.metadata["tags"] = [*tags, "hide-input"]
 
 
 def repository(book_dir: str | os.PathLike = BOOK_DIR) -> tuple[str, str] | None:

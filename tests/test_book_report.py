@@ -356,3 +356,44 @@ def test_run_links_point_at_committed_jupytext_sources(tmp_path):
     assert "launch_buttons" not in cfg  # the theme's buttons would open the uncommitted executed copies
     (tmp_path / "_config.yml").write_text("repository:\n  url: https://gitlab.com/x/y\n")
     assert "Binder" not in run_links("01_data_sites.py", tmp_path)  # Binder only for GitHub
+
+
+def test_fold_code_hides_every_code_cell_but_keeps_other_choices():
+    import nbformat
+
+    from mdpl.book import fold_code
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("p = 2", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("secret()", metadata={"tags": ["remove-cell"]})]
+    fold_code(nb)
+    fold_code(nb)  # idempotent
+    assert "tags" not in nb.cells[0].metadata
+    assert nb.cells[1].metadata["tags"] == ["hide-input"]
+    assert nb.cells[2].metadata["tags"] == ["parameters", "hide-input"]
+    assert nb.cells[3].metadata["tags"] == ["remove-cell"]
+
+
+def test_the_repository_url_is_written_in_one_place():
+    """book/_config.yml holds it; the Binder links and the repository button read it from there."""
+    import subprocess
+
+    from mdpl.book import BOOK_DIR, REPO_ROOT, repository, run_links
+
+    cfg = yaml.safe_load((BOOK_DIR / "_config.yml").read_text())
+    url = cfg["repository"]["url"].rstrip("/")
+    assert cfg["html"]["use_repository_button"] is True
+    name, branch = repository()
+    assert url == f"https://github.com/{name}" and f"mybinder.org/v2/gh/{name}/{branch}" in run_links("01_data_sites.py")
+    files = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.split()
+    if not files:
+        pytest.skip("not a git checkout")
+    holders = []
+    for f in files:
+        path = REPO_ROOT / f
+        if path.is_file() and not path.is_symlink() and path.suffix not in (".nc", ".png", ".pt"):
+            text = path.read_text(errors="ignore")
+            if name in text:
+                holders.append(f)
+    assert holders == ["book/_config.yml"], f"the repository name {name} is also written in {holders}"
