@@ -36,9 +36,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from mdpl.data import fill, solar
+from mdpl.data import fill
 from mdpl.data.catalogue import PALS_NAMES, pft_group, site_info
+from mdpl.data.checks import check_fluxes, check_forcing, check_humidity, check_precip, fill_gaps
 from mdpl.data.schema import FLUX_VARS, FORCING_VARS, assemble
+from mdpl.data.timeaxis import decode_time, estimate_utc_offset_h, step_and_starts
 from mdpl.data.units import to_canonical
 from mdpl.errors import DataError
 
@@ -53,8 +55,6 @@ IGBP_NUMBERS = {1: "ENF", 2: "EBF", 3: "DNF", 4: "DBF", 5: "MF", 6: "CSH", 7: "O
                 10: "GRA", 11: "WET", 12: "CRO", 13: "URB", 14: "CVM", 15: "SNO", 16: "BSV", 17: "WAT"}
 #: values this large are unwritten netCDF default fills (9.97e36), not data
 _FILL_ABS = 1e30
-#: forcing gaps longer than this fraction of the record are an error, shorter ones are interpolated
-_MAX_FORCING_GAP_FRACTION = 0.2
 
 
 # ----------------------------------------------------------------------------- opening
@@ -117,7 +117,7 @@ def _text(ds: xr.Dataset, name: str) -> str | None:
     return text or None
 
 
-# ----------------------------------------------------------------------------- dialect and time
+# ----------------------------------------------------------------------------- dialect
 def detect_dialect(ds: xr.Dataset, path: Path) -> str:
     """'pals' for PALS Fluxnet 1.4 files, else 'plumber2' (PLUMBER2 and generic ALMA)."""
     if "PALS_dataset_name" in ds.attrs or re.search(r"Fluxnet\.1\.4", path.name):
@@ -126,85 +126,6 @@ def detect_dialect(ds: xr.Dataset, path: Path) -> str:
         if v.endswith("_qc") and re.search(r"1\s*-\s*ok", str(ds[v].attrs.get("values", "")), re.I):
             return "pals"
     return "plumber2"
-
-
-_UNIT_SECONDS = {"second": 1, "seconds": 1, "sec": 1, "s": 1, "minute": 60, "minutes": 60, "min": 60,
-                 "hour": 3600, "hours": 3600, "h": 3600, "day": 86400, "days": 86400, "d": 86400}
-
-
-def decode_time(ds: xr.Dataset, path: Path) -> np.ndarray:
-    """Raw time stamps as datetime64[ns] from CF ``<unit> since <date>`` (standard calendar)."""
-    if "time" not in ds.variables or "time" not in ds.dims:
-        raise DataError(f"{path}: no time axis (variable/dimension 'time' missing)")
-    t = ds["time"]
-    units = str(t.attrs.get("units", ""))
-    m = re.match(r"\s*(\w+)\s+since\s+(.+?)\s*$", units)
-    if not m or m.group(1).lower() not in _UNIT_SECONDS:
-        raise DataError(f"{path}: time has units {units!r}; expected '<seconds|minutes|hours|days> since <date>'")
-    cal = str(t.attrs.get("calendar", "standard")).lower()
-    if cal not in ("standard", "gregorian", "proleptic_gregorian"):
-        raise DataError(f"{path}: time calendar {cal!r} is not supported (standard/gregorian only)")
-    try:
-        ref = pd.Timestamp(m.group(2).replace("T", " ").rstrip("Z").strip())
-    except ValueError:
-        raise DataError(f"{path}: cannot parse the time reference date in {units!r}") from None
-    vals = np.asarray(t.values, dtype=np.float64).ravel()
-    if vals.size == 0:
-        raise DataError(f"{path}: time axis is empty")
-    if not np.isfinite(vals).all():
-        raise DataError(f"{path}: time axis has missing values")
-    sec = np.round(vals * _UNIT_SECONDS[m.group(1).lower()]).astype(np.int64)
-    ref = ref.tz_localize(None) if ref.tzinfo else ref
-    return np.datetime64(ref.to_datetime64(), "ns") + sec.astype("timedelta64[s]").astype("timedelta64[ns]")
-
-
-def step_and_starts(raw: np.ndarray, path: Path, stamp: str = "auto") -> tuple[np.ndarray, int, str]:
-    """(step start times, step length in s, detected stamp convention) of a regular time axis."""
-    if raw.size < 2:
-        raise DataError(f"{path}: time axis has {raw.size} step(s); need at least two")
-    d = np.diff(raw).astype("timedelta64[s]").astype(np.int64)
-    step = int(np.median(d))
-    if step <= 0 or np.any(d != step):
-        bad = int(np.sum(d != step))
-        raise DataError(f"{path}: irregular time axis ({bad} step(s) differ from the {step} s median step)")
-    if 86400 % step:
-        raise DataError(f"{path}: time step {step} s does not divide a day")
-    if stamp == "auto":
-        # seconds after midnight of the first stamp: 0 start, half a step middle, one step end
-        first = int((raw[0] - raw[0].astype("datetime64[D]")).astype("timedelta64[s]").astype(np.int64))
-        if first == step:
-            stamp = "end"
-        elif first % step == 0:
-            stamp = "start"
-        elif 2 * (first % step) == step:
-            stamp = "middle"
-        else:
-            raise DataError(
-                f"{path}: cannot tell whether time stamps mark step start, middle or end "
-                f"(first stamp {str(raw[0])[:19]}, step {step} s)"
-            )
-    shift = {"start": 0, "middle": step // 2, "end": step}.get(stamp)
-    if shift is None:
-        raise DataError(f"stamp must be 'auto', 'start', 'middle' or 'end', got {stamp!r}")
-    return raw - np.timedelta64(shift, "s"), step, stamp
-
-
-def estimate_utc_offset_h(times: np.ndarray, swdown: np.ndarray, step_s: int, lat: float, lon: float) -> float:
-    """Hours the stamps run ahead of UTC, from the SWdown diurnal cycle vs solar geometry (nearest 0.5 h).
-
-    Compares the SWdown-weighted mean hour of day with the hour of solar noon in
-    UTC; exact to a few minutes at the five study sites.
-    """
-    ok = np.isfinite(swdown)
-    hours = ((times - times.astype("datetime64[D]")) / np.timedelta64(1, "h") + 0.5 * step_s / 3600.0)[ok]
-    w = np.clip(swdown[ok], 0, None)
-    if w.sum() <= 0:
-        return float(round(lon / 15.0))
-    ang = 2 * np.pi * hours / 24.0
-    centroid = (np.arctan2((w * np.sin(ang)).sum(), (w * np.cos(ang)).sum()) * 24.0 / (2 * np.pi)) % 24.0
-    noon_utc = 12.0 - lon / 15.0 - np.mean(solar.equation_of_time_min(times[:: max(1, times.size // 365)])) / 60.0
-    off = ((centroid - noon_utc + 12.0) % 24.0) - 12.0
-    return float(np.round(off * 2.0) / 2.0)
 
 
 # ----------------------------------------------------------------------------- quality flags
@@ -300,13 +221,13 @@ def read_site(
         info = None
     lat, lon, elev = _site_position(met, flux, site_ds, info, code, met_path, attrs, warnings)
     _pressure_and_humidity(mf, forcing, times, elev, attrs)
-    _check_forcing(forcing, met_path, attrs, warnings)  # Tair/SWdown sanity before they feed other fills
+    check_forcing(forcing, met_path, attrs, warnings)  # Tair/SWdown sanity before they feed other fills
     _precipitation(mf, forcing, attrs)
     forcing["CO2air"] = _co2(mf, times, attrs)
     igbp = _igbp(met, flux, site_ds, info, attrs, met_path, code)
     forcing["LAI"] = _lai(mf, site_ds, times, igbp, lat, attrs, notes)
     for name in FORCING_VARS:
-        forcing[name] = _fill_gaps(forcing[name], name, met_path, attrs)
+        forcing[name] = fill_gaps(forcing[name], name, met_path, attrs)
 
     if flux is not None:
         fluxes, masks, origin, absent = _read_fluxes(flux, flux_path, f_idx, warnings)
@@ -329,7 +250,7 @@ def read_site(
     attrs["notes"] = ";".join(notes)
     attrs["files"] = files
     attrs.setdefault("filled", "")
-    _check_humidity(forcing, attrs, warnings)
+    check_humidity(forcing, attrs, warnings)
     attrs["warnings"] = ";".join(warnings)
     return assemble(times, forcing, attrs, fluxes, masks)
 
@@ -470,14 +391,14 @@ def _precipitation(mf: _MetFile, forcing: dict, attrs: dict) -> None:
     elif mf.present("Precip") or mf.present("Rainf"):
         which = "Precip" if mf.present("Precip") else "Rainf"
         total = mf.get(which, "kg m-2 s-1")
-        _check_precip(total, which, mf.path)
+        check_precip(total, which, mf.path)
         forcing["Rainf"], forcing["Snowf"] = fill.split_precip(np.clip(total, 0, None), forcing["Tair"])
         lo, hi = fill.SNOW_RAMP_K
         fill.add_filled(attrs, "Snowf", f"{which} (total) split by air temperature ({lo}-{hi} K ramp)")
     else:
         raise DataError(f"{mf.path}: required variable Precip (or Rainf) is missing")
     for k in ("Rainf", "Snowf"):
-        _check_precip(forcing[k], k, mf.path)
+        check_precip(forcing[k], k, mf.path)
         forcing[k] = np.clip(forcing[k], 0, None)
 
 
@@ -548,7 +469,7 @@ def _read_fluxes(flux: xr.Dataset, fp: Path, f_idx: np.ndarray, warnings: list):
     for name in REQUIRED_FLUXES:
         if name in absent:
             raise DataError(f"{fp}: required flux {name} is missing")
-    _check_fluxes(fluxes, fp)
+    check_fluxes(fluxes, fp)
     return fluxes, masks, origin, absent
 
 
@@ -601,75 +522,6 @@ def _igbp(met, flux, site_ds, info, attrs, path, code) -> str:
         fill.add_filled(attrs, "igbp", "catalogue")
         return info["igbp"]
     raise DataError(f"{path}: no IGBP class in the files and site code {code!r} is not in the catalogue")
-
-
-def _fill_gaps(values: np.ndarray, name: str, path: Path, attrs: dict) -> np.ndarray:
-    bad = ~np.isfinite(values)
-    if not bad.any():
-        return values
-    if bad.all():
-        raise DataError(f"{path}: forcing {name} is all missing (all-NaN)")
-    if bad.mean() > _MAX_FORCING_GAP_FRACTION:
-        raise DataError(f"{path}: forcing {name} has {bad.mean():.0%} missing steps (gap-filled forcing expected)")
-    out = pd.Series(values).interpolate(limit_direction="both").to_numpy()
-    fill.add_filled(attrs, f"{name}_gaps", f"linear interpolation over {int(bad.sum())} missing steps")
-    return out
-
-
-def _check_forcing(forcing: dict, path: Path, attrs: dict, warnings: list) -> None:
-    """Impossible units or values in the forcing are errors; tiny radiation noise is clipped."""
-    t = forcing["Tair"]
-    med = np.nanmedian(t)
-    if med < 150:
-        raise DataError(f"{path}: Tair median {med:.1f} K is impossible (apparently degrees Celsius labelled K)")
-    if np.nanmin(t) < 180 or np.nanmax(t) > 340:
-        raise DataError(f"{path}: Tair outside 180-340 K (min {np.nanmin(t):.1f}, max {np.nanmax(t):.1f})")
-    sw = forcing["SWdown"]
-    if np.nanmin(sw) < -10:
-        raise DataError(f"{path}: negative SWdown beyond noise (min {np.nanmin(sw):.1f} W m-2)")
-    if np.nanmax(sw) > 1500:
-        raise DataError(f"{path}: SWdown above 1500 W m-2 (max {np.nanmax(sw):.0f}); wrong units?")
-    if np.nanmin(sw) < 0:
-        forcing["SWdown"] = np.where(sw < 0, 0.0, sw)
-        fill.add_filled(attrs, "SWdown_negative", "small negative night values (noise) set to 0")
-    lw = forcing["LWdown"]
-    if np.nanmin(lw) < 40 or np.nanmax(lw) > 700:
-        raise DataError(f"{path}: LWdown outside 40-700 W m-2 (min {np.nanmin(lw):.0f}, max {np.nanmax(lw):.0f})")
-    q = forcing["Qair"]
-    if np.nanmin(q) < 0 or np.nanmax(q) > 0.06:
-        raise DataError(f"{path}: Qair outside 0-0.06 kg kg-1 (max {np.nanmax(q):.3g}); g/kg labelled kg/kg?")
-    p = forcing["Psurf"]
-    if np.nanmin(p) < 4e4 or np.nanmax(p) > 1.1e5:
-        raise DataError(f"{path}: Psurf outside 40-110 kPa (min {np.nanmin(p):.0f} Pa); hPa labelled Pa?")
-    w = forcing["Wind"]
-    if np.nanmin(w) < 0 or np.nanmax(w) > 75:
-        raise DataError(f"{path}: Wind outside 0-75 m s-1 (min {np.nanmin(w):.2f}, max {np.nanmax(w):.1f})")
-
-
-def _check_precip(p: np.ndarray, name: str, path: Path) -> None:
-    if np.nanmin(p) < -1e-6:
-        raise DataError(f"{path}: negative {name} (min {np.nanmin(p):.3g} kg m-2 s-1)")
-    if np.nanmax(p) > 0.1:
-        raise DataError(f"{path}: {name} above 0.1 kg m-2 s-1 (360 mm/h); wrong units?")
-
-
-def _check_fluxes(fluxes: dict, path: Path) -> None:
-    for name in ("Qle", "Qh", "Qle_cor", "Qh_cor", "Rnet", "Qg"):
-        v = fluxes.get(name)
-        if v is not None and (np.nanmax(np.abs(v)) > 2000):
-            raise DataError(f"{path}: {name} beyond +-2000 W m-2 (max |x| {np.nanmax(np.abs(v)):.0f}); wrong units?")
-    for name in ("NEE", "GPP"):
-        v = fluxes.get(name)
-        if v is not None and np.nanmax(np.abs(v)) > 200:
-            raise DataError(f"{path}: {name} beyond +-200 umol m-2 s-1 (max |x| {np.nanmax(np.abs(v)):.0f}); wrong units?")
-
-
-def _check_humidity(forcing: dict, attrs: dict, warnings: list) -> None:
-    """Flag (not fail) humidity that never comes near saturation: suspect sensor or conversion."""
-    rh = fill.rh_from_qair(forcing["Qair"], forcing["Tair"], forcing["Psurf"])
-    p99 = float(np.nanpercentile(rh, 99))
-    if p99 < 0.4:
-        warnings.append(f"Qair implausibly dry: 99th-percentile relative humidity {p99:.0%}")
 
 
 def read_met(met_path: str | Path, site_path: str | Path | None = None, *, stamp: str = "auto") -> xr.Dataset:
