@@ -176,6 +176,9 @@ def _summary(unit: str, files: dict[str, Path]) -> str:
 _INTRO = """\
 # Appendix: architecture
 
+```{include} generated/banner.md
+```
+
 This page is written from the package's own import statements by
 `python -m mdpl.architecture --write` (see `mdpl/architecture.py`), and
 `tests/test_architecture.py` fails whenever it no longer matches the code or
