@@ -118,6 +118,13 @@ class CalibrationConfig:
     classical_method: str = "cmaes"  # cmaes | de
     classical_evals: int = 400  # land-model evaluations per site in full mode
     classical_quick_evals: int = 64
+    target_basis: str = "observed"  # observed | corrected | closed | bowen: which Qle/Qh series calibration fits (mdpl.calibrate.targets)
+    screen: bool = True  # Sobol screen through the surrogate: parameters the targets cannot see stay at their PFT defaults
+    screen_threshold: float = 0.05  # total-order Sobol index below which a parameter is left at its default
+    screen_samples: int = 128  # Saltelli base samples (a power of 2); cost n x (P + 2) surrogate runs per site
+    select: str = "land_model"  # land_model | surrogate: which generator checkpoint is kept (land-model loss on training days, or the surrogate's)
+    candidates: int = 4  # generator checkpoints (besides the surrogate's best) checked on the land model; the PFT defaults are always a candidate
+    gap_threshold: float = 0.5  # warn when the surrogate-model daily RMSE at the calibrated parameters exceeds this fraction of the observed std
 
 
 @dataclass
@@ -208,6 +215,16 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"calibration.{name} must be >= 0, got {getattr(c, name)}")
     if cfg.lsm.compile not in ("auto", "on", "off"):
         raise ConfigError(f"lsm.compile: expected 'auto', 'on' or 'off', got {cfg.lsm.compile!r}")
+    if c.target_basis not in ("observed", "corrected", "closed", "bowen"):
+        raise ConfigError(f"calibration.target_basis: expected observed, corrected, closed or bowen, got {c.target_basis!r}")
+    if c.select not in ("land_model", "surrogate"):
+        raise ConfigError(f"calibration.select: expected 'land_model' or 'surrogate', got {c.select!r}")
+    if not 0.0 <= c.screen_threshold < 1.0:
+        raise ConfigError(f"calibration.screen_threshold must lie in [0, 1), got {c.screen_threshold}")
+    if c.screen_samples < 8 or c.screen_samples & (c.screen_samples - 1):
+        raise ConfigError(f"calibration.screen_samples must be a power of 2 >= 8, got {c.screen_samples}")
+    if c.candidates < 0 or not c.gap_threshold > 0:
+        raise ConfigError(f"calibration.candidates must be >= 0 and gap_threshold > 0, got {c.candidates}, {c.gap_threshold}")
     if cfg.ensemble.sampler not in ("sobol", "lhs"):
         raise ConfigError(f"ensemble.sampler: expected 'sobol' or 'lhs', got {cfg.ensemble.sampler!r}")
     if cfg.surrogate.kind not in ("multitask", "singletask"):

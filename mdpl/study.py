@@ -230,6 +230,13 @@ def _calibrate(source: str, cfg: Config, *, model, datasets, feats, split, surro
             res = _refine(source, kind, res, cfg, model=model, datasets=datasets, feats=feats, train=train,
                           priors=priors, store=store, surrogates=surrogates, refined_dir=refined_dir, device=device,
                           progress=progress)
+        if store is not None and "sensitivity" in res.tables:
+            from mdpl.calibrate.sensitivity import agreement, ensemble_first_order
+            from mdpl.calibrate.targets import target_basis
+
+            lsm = ensemble_first_order(store, feats, train, basis=target_basis(cfg))
+            res.tables["sensitivity_lsm"] = lsm
+            res.tables["sensitivity_agreement"] = agreement(res.tables["sensitivity"], lsm)
     elif source == "direct":
         res = calibrate_direct(model, datasets, feats, cfg, train_masks=train, priors=priors, progress=progress)
     elif source == "classical":
@@ -268,6 +275,73 @@ def _refine(source, kind, res, cfg: Config, *, model, datasets, feats, train, pr
     res.info["refine_rounds"] = int(c.refine_rounds)
     res.info["refine_members_per_site"] = int(c.refine_members)
     return res
+
+
+def _generator_params(res: CalibrationResult) -> np.ndarray:
+    """The parameters a route itself produced (before any land-model check replaced them)."""
+    raw = res.info.get("generator_params")
+    if not raw:
+        return res.params
+    return np.array([[raw[s][n] for n in res.param_names] for s in res.sites], dtype=float)
+
+
+def _candidate_params(cfg: Config, calibrations: dict[str, CalibrationResult]) -> dict[str, np.ndarray]:
+    """Generator checkpoints to check on the land model (``calibration.select: land_model``): key -> (n_sites, P)."""
+    from mdpl.calibrate.selection import candidate_key
+
+    if cfg.calibration.select != "land_model":
+        return {}
+    return {candidate_key(src, e): p for src, res in calibrations.items() if src in KIND_OF
+            for e, p in sorted(res.candidates.items())}
+
+
+def _select(cfg: Config, calibrations, feats, sims, split, default_params, out: Path) -> list[dict]:
+    """Apply the land-model check to every generator route with candidates; the chosen series replace the route's."""
+    from mdpl.calibrate.selection import candidate_key, select_candidates
+    from mdpl.calibrate.surrogate_route import calibration_tasks
+    from mdpl.calibrate.targets import target_basis
+
+    rows = []
+    if cfg.calibration.select != "land_model":
+        return rows
+    for src, res in calibrations.items():
+        if src not in KIND_OF or not res.candidates:
+            continue
+        raw = _generator_params(res)
+        chosen, sel, notes = select_candidates(feats, sims, split, src, res.candidates, default_params,
+                                               calibration_tasks(cfg), target_basis(cfg))
+        for i, r in enumerate(sel):
+            key = "default" if r["chosen"] == "default" else candidate_key(src, int(r["chosen"]))
+            sims[i][src] = sims[i][key]
+        res.info["generator_params"] = {s: dict(zip(res.param_names, map(float, row))) for s, row in zip(res.sites, raw)}
+        res.info["selection"] = sel
+        res.info["land_model_checks_per_site"] = len(res.candidates) + 1
+        res.notes = [n for n in res.notes if "checkpoint beat the PFT defaults" not in n] + notes
+        res.params = chosen
+        res.save(out / "calibration" / src)
+        rows += sel
+    return rows
+
+
+def gap_warnings(gap: list[dict], feats, threshold: float) -> list[str]:
+    """A message for every site and flux where the surrogate strays from the land model at the calibrated
+    parameters by more than ``threshold`` x the observed daily standard deviation (the calibration then
+    optimised the surrogate's error, not the model)."""
+    std = {}
+    for f in feats:
+        for k, v in f.obs.items():
+            m = np.asarray(f.obs_mask.get(k, np.isfinite(v)), bool)
+            if m.sum() > 1:
+                std[(str(f.site), k)] = float(np.std(np.asarray(v, float)[m]))
+    out = []
+    for r in gap:
+        sd = std.get((r["site"], r["flux"]))
+        if sd and np.isfinite(r.get("rmse", np.nan)) and r["rmse"] > threshold * sd:
+            out.append(f"site {r['site']}, {r['source']}: the {r['surrogate']} surrogate is {r['rmse']:.3g} "
+                       f"(RMSE) from the land model for {r['flux']} at the calibrated parameters, "
+                       f"{r['rmse'] / sd:.2f} x the observed std (threshold {threshold:g}); "
+                       "the calibration may exploit surrogate error")
+    return out
 
 
 def _default_params(model, feats) -> np.ndarray:
@@ -408,18 +482,28 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
 
     space = model.parameter_space
     default = CalibrationResult("default", site_names, list(space.names), list(space.units), _default_params(model, feats))
-    params_by_source = {"default": default.params} if "default" in sources else {}
-    params_by_source.update({k: v.params for k, v in calibrations.items()})
+    run_params = {"default": default.params, **{k: _generator_params(v) for k, v in calibrations.items()}}
+    checks = _candidate_params(cfg, calibrations)
     eval_dir = out / "evaluation"
-    eval_fp = _fingerprint(cal_fp, sorted(params_by_source), {k: np.round(v, 8).tolist() for k, v in params_by_source.items()})
+    eval_fp = _fingerprint(cal_fp, sources, {k: np.round(np.asarray(v, np.float64), 8).tolist()
+                                             for k, v in {**run_params, **checks}.items()})
     if _stage_done(eval_dir, eval_fp):
         records = json.loads((eval_dir / "records.json").read_text())["records"]
         gap = json.loads((eval_dir / "surrogate_gap.json").read_text())["records"]
     else:
+        from mdpl.calibrate.evaluation import run_sources, score_sources
+
         t = time.perf_counter()
-        _log(progress, f"land-model runs: {', '.join(params_by_source)}")
-        records, series = evaluate_sources(model, datasets, feats, params_by_source, split,
-                                           corrected=cfg.data.corrected_fluxes, progress=progress)
+        _log(progress, f"land-model runs: {', '.join(run_params)}"
+                       + (f" and {len(checks)} generator checkpoints" if checks else ""))
+        sims = run_sources(model, datasets, {**run_params, **checks}, progress=progress)
+        selection = _select(cfg, calibrations, feats, sims, split, default.params, out)
+        for sim in sims:
+            for k in list(sim):
+                if k in checks or (k == "default" and "default" not in sources):
+                    del sim[k]
+        records = score_sources(feats, sims, split)
+        series = {str(f.site): sim for f, sim in zip(feats, sims)}
         timings["evaluate_s"] = time.perf_counter() - t
         for f, sp in zip(feats, split):
             ds = _series_dataset(f, series[str(f.site)], sp)
@@ -428,10 +512,11 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
             ds.to_netcdf(tmp)
             tmp.replace(eval_dir / f"series_{f.site}.nc")
         gap = _surrogate_gap(surrogates, calibrations, feats, series)
-        bad = non_finite_runs(series)
+        bad = non_finite_runs(series) + gap_warnings(gap, feats, cfg.calibration.gap_threshold)
         for msg in bad:
             _log(True, f"warning: {msg}")
         atomic_write_text(eval_dir / "warnings.json", json.dumps({"warnings": bad}, indent=1))
+        atomic_write_text(eval_dir / "selection.json", json.dumps({"records": selection}, indent=1))
         atomic_write_text(eval_dir / "records.json", json.dumps({"records": records}, indent=1))
         atomic_write_text(eval_dir / "surrogate_gap.json", json.dumps({"records": gap}, indent=1))
         _mark_done(eval_dir, eval_fp)

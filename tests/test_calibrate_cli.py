@@ -60,7 +60,9 @@ def test_calibrate_writes_metrics_parameters_checkpoints_and_config(patched, tmp
     for key in ("site", "flux", "period", "scale", "source", "rmse", "r", "nse", "kge", "bias", "n"):
         assert key in df.columns
     combos = df.groupby(["site", "flux", "period", "scale", "source"]).size()
-    assert len(combos) == 2 * 3 * 2 * 2 * 4 and (combos == 1).all()  # NEE scored though never calibrated
+    # Qle, Qh, NEE (NEE scored though never calibrated) and Qle_cor, Qh_cor (the energy-balance-closed basis)
+    assert set(df.flux) == {"Qle", "Qh", "NEE", "Qle_cor", "Qh_cor"}
+    assert len(combos) == 2 * 5 * 2 * 2 * 4 and (combos == 1).all()
     assert set(df.source) == {"default", "mdpl", "dpl", "direct"} and set(df.period) == {"train", "test"}
     assert (df[df.scale == "daily"].n >= 5).all() and np.isfinite(df[df.scale == "daily"].rmse).all()
     params = pd.read_csv(out / "parameters.csv")

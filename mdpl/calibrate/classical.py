@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mdpl.calibrate.targets import target_basis
 from mdpl.calibrate.inputs import priors_of, train_masks_of
 from mdpl.calibrate.land_runs import WindowedProblem
 from mdpl.calibrate.result import CalibrationResult
@@ -72,7 +73,7 @@ def calibrate_classical(
     window_days = w_def if window_days is None else int(window_days)
     masks = train_masks_of(features_list, train_masks)
     problem = WindowedProblem(model, datasets, features_list, list(weights), window_days=window_days,
-                              train_masks=masks, corrected=cfg.data.corrected_fluxes)
+                              train_masks=masks, corrected=target_basis(cfg))
     dtype = getattr(model, "dtype", torch.float32)
     n_sites, P = len(features_list), space.n
     pri = priors_of(space, features_list, priors)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from mdpl.calibrate.targets import target_basis
 from mdpl.calibrate.generator_training import build_generators, train_generators
 from mdpl.calibrate.inputs import group_ids, priors_of, stack_inputs, train_masks_of
 from mdpl.calibrate.land_runs import WindowedProblem
@@ -59,7 +60,7 @@ def calibrate_direct(
     window_days = w_def if window_days is None else int(window_days)
     masks = train_masks_of(features_list, train_masks)
     problem = WindowedProblem(model, datasets, features_list, list(weights), window_days=window_days,
-                              train_masks=masks, corrected=cfg.data.corrected_fluxes)
+                              train_masks=masks, corrected=target_basis(cfg))
     inputs = stack_inputs(features_list, masks)
     pri = priors_of(space, features_list, priors)
     groups, group_names = group_ids(features_list)

@@ -5,7 +5,11 @@ classical), the verdict comes from the land model, not from a surrogate.
 All parameter sources of a site run in one batched call (one column per
 source). Scores are daily and monthly, on the training and the held-out
 test period, on measured days only, for Qle, Qh and NEE (NEE is never
-calibrated: it shows what the energy fluxes' parameters do to carbon).
+calibrated: it shows what the energy fluxes' parameters do to carbon) on the
+tower's observed basis, and for ``Qle_cor``/``Qh_cor``: the same simulated
+Qle/Qh scored on the energy-balance-closed basis (PLUMBER2's corrected
+series where a site has one, else the Bowen-ratio closure of
+:mod:`mdpl.data.closure`; the record's ``observed`` field names the series).
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from tqdm.auto import tqdm
 from mdpl.calibrate.targets import observed_daily
 from mdpl.evaluate.metrics import all_metrics
 
-#: fluxes scored for every source
+#: fluxes simulated for every source
 SCORED_FLUXES = ("Qle", "Qh", "NEE")
+#: scored records: record flux name -> (simulated flux, target basis of the observations)
+SCORES = {"Qle": ("Qle", "observed"), "Qh": ("Qh", "observed"), "NEE": ("NEE", "observed"),
+          "Qle_cor": ("Qle", "closed"), "Qh_cor": ("Qh", "closed")}
 #: a month is scored when it has at least this many measured days in the period
 MIN_DAYS_PER_MONTH = 10
 
@@ -95,19 +102,31 @@ def score_site(
     sims: dict[str, pd.DataFrame],
     masks: dict[str, np.ndarray],
     *,
-    corrected: bool = False,
-    fluxes=SCORED_FLUXES,
+    corrected=None,
+    fluxes=None,
 ) -> list[dict]:
-    """Metric records of one site: every source x flux x period (``masks``: name -> day mask) x scale."""
+    """Metric records of one site: every source x scored flux x period (``masks``: name -> day mask) x scale.
+
+    ``fluxes``: record names of :data:`SCORES` (default: all). ``corrected``
+    (a target basis) replaces the basis of Qle and Qh; by default they are
+    scored on the observed basis, and Qle_cor/Qh_cor on the closed one.
+    """
     days = pd.DatetimeIndex(features.days)
     records = []
-    for flux in fluxes:
+    for flux in fluxes or tuple(SCORES):
+        sim_flux, basis = SCORES[flux]
+        if corrected not in (None, False) and flux in ("Qle", "Qh"):
+            basis = corrected
         try:
-            obs, measured, used = observed_daily(features, flux, corrected)
+            obs, measured, used = observed_daily(features, sim_flux, basis)
         except Exception:  # a flux the site lacks is simply not scored
             continue
+        if flux != sim_flux and used == sim_flux:  # no corrected series at this site: nothing new to score
+            continue
         for source, df in sims.items():
-            sim = df[flux].reindex(days).to_numpy(dtype=float)
+            if sim_flux not in df:
+                continue
+            sim = df[sim_flux].reindex(days).to_numpy(dtype=float)
             for period, pmask in masks.items():
                 use = measured & np.asarray(pmask, bool) & np.isfinite(sim)
                 for scale in ("daily", "monthly"):
@@ -132,6 +151,33 @@ def score_site(
     return records
 
 
+def run_sources(model, datasets: Sequence, params_by_source: dict[str, np.ndarray], *,
+                progress: bool = True) -> list[dict[str, pd.DataFrame]]:
+    """Daily land-model series of every source at every site (sites sharing a :func:`batch_key` in one call).
+
+    ``params_by_source``: source -> (n_sites, P). Returns, in site order, source -> daily DataFrame.
+    """
+    out: list = [None] * len(datasets)
+    groups: dict[tuple, list[int]] = {}
+    for i, ds in enumerate(datasets):
+        groups.setdefault(batch_key(ds), []).append(i)
+    for idx in tqdm(list(groups.values()), desc="land-model runs", disable=not progress, leave=False):
+        sims = simulate_sources_many(model, [datasets[i] for i in idx],
+                                     {k: np.asarray(v)[idx] for k, v in params_by_source.items()})
+        for i, sim in zip(idx, sims):
+            out[i] = sim
+    return out
+
+
+def score_sources(features_list: Sequence, sims: Sequence[dict[str, pd.DataFrame]],
+                  split: Sequence[tuple[np.ndarray, np.ndarray]], *, corrected=None) -> list[dict]:
+    """Metric records of every site (``sims`` in site order, as :func:`run_sources` returns)."""
+    records = []
+    for f, sim, (train, test) in zip(features_list, sims, split):
+        records += score_site(f, sim, {"train": train, "test": test}, corrected=corrected)
+    return records
+
+
 def evaluate_sources(
     model,
     datasets: Sequence,
@@ -139,7 +185,7 @@ def evaluate_sources(
     params_by_source: dict[str, np.ndarray],
     split: Sequence[tuple[np.ndarray, np.ndarray]],
     *,
-    corrected: bool = False,
+    corrected=None,
     progress: bool = True,
 ) -> tuple[list[dict], dict[str, dict[str, pd.DataFrame]]]:
     """Run and score every source at every site.
@@ -148,18 +194,6 @@ def evaluate_sources(
     order; ``split``: per site (train_mask, test_mask) over its feature days.
     Returns the metric records and site -> source -> daily simulation.
     """
-    records, series = [], {}
-    groups: dict[tuple, list[int]] = {}
-    for i, ds in enumerate(datasets):
-        groups.setdefault(batch_key(ds), []).append(i)
-    for idx in tqdm(list(groups.values()), desc="land-model runs", disable=not progress, leave=False):
-        sims = simulate_sources_many(model, [datasets[i] for i in idx],
-                                     {k: np.asarray(v)[idx] for k, v in params_by_source.items()})
-        for i, sim in zip(idx, sims):
-            f = features_list[i]
-            series[str(f.site)] = sim
-            train, test = split[i]
-            records += score_site(f, sim, {"train": train, "test": test}, corrected=corrected)
-    order = {str(f.site): n for n, f in enumerate(features_list)}
-    records.sort(key=lambda r: order[r["site"]])
-    return records, series
+    sims = run_sources(model, datasets, params_by_source, progress=progress)
+    records = score_sources(features_list, sims, split, corrected=corrected)
+    return records, {str(f.site): s for f, s in zip(features_list, sims)}

@@ -41,6 +41,8 @@ class GeneratorFit:
     best_epoch: int = -1
     n_simulations: int = 0  # simulator calls x sites
     wall_s: float = 0.0
+    #: epoch -> (n_sites, P) physical parameters at that epoch (the checkpoints asked for, and the best)
+    candidates: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def build_generators(n_sites: int, inputs: np.ndarray, space, *, mode: str, hidden: int = 32,
@@ -60,14 +62,23 @@ def build_generators(n_sites: int, inputs: np.ndarray, space, *, mode: str, hidd
 
 
 def generate(
-    generators: list[ParameterGenerator], inputs: torch.Tensor, priors: torch.Tensor, groups: torch.Tensor | None
+    generators: list[ParameterGenerator], inputs: torch.Tensor, priors: torch.Tensor, groups: torch.Tensor | None,
+    free: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Physical parameters (n_sites, P) from the generator(s)."""
+    """Physical parameters (n_sites, P) from the generator(s); ``free`` (n_sites, P) False: held at the prior."""
     if len(generators) == 1 and generators[0].mode != "site":
-        return generators[0](inputs, priors, groups)
+        return generators[0](inputs, priors, groups, free)
     if len(generators) == 1:
-        return generators[0](inputs, priors)
-    return torch.cat([g(inputs[i : i + 1], priors[i : i + 1]) for i, g in enumerate(generators)], dim=0)
+        return generators[0](inputs, priors, None, free)
+    return torch.cat([g(inputs[i : i + 1], priors[i : i + 1], None, None if free is None else free[i : i + 1])
+                      for i, g in enumerate(generators)], dim=0)
+
+
+def checkpoint_epochs(epochs: int, n: int) -> list[int]:
+    """``n`` epochs spread evenly over a run of ``epochs`` (the last one included): candidate checkpoints."""
+    if n <= 0 or epochs <= 0:
+        return []
+    return sorted({max(0, int(round(epochs * (k + 1) / n)) - 1) for k in range(n)})
 
 
 def train_generators(
@@ -86,6 +97,8 @@ def train_generators(
     patience: int | None = None,
     prior_weight: float = 0.0,
     no_worse_weight: float = 0.0,
+    free: np.ndarray | None = None,
+    checkpoints: Sequence[int] = (),
 ) -> GeneratorFit:
     """Adam on the generators' weights, full batch over sites, keeping the best epoch.
 
@@ -96,10 +109,16 @@ def train_generators(
     mean squared distance, in the unit cube, between the generated
     parameters and the priors: it keeps parameters that the data do not
     constrain near their PFT defaults, where a surrogate is best sampled.
+    ``free`` (n_sites, P) bool: parameters marked False stay at their prior.
+    ``checkpoints``: epochs whose parameters are kept as candidates (for a
+    land-model check that chooses among them, beside the surrogate's best).
     """
     x = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
     pri = torch.as_tensor(np.asarray(priors, dtype=np.float32))
     grp = None if groups is None else torch.as_tensor(np.asarray(groups, dtype=np.int64))
+    fr = None if free is None else torch.as_tensor(np.asarray(free, dtype=bool))
+    keep_at = set(int(e) for e in checkpoints)
+    candidates: dict[int, np.ndarray] = {}
     params_all = [p for g in generators for p in g.parameters()]
     opt = torch.optim.Adam(params_all, lr=learning_rate)
     history: list[dict] = []
@@ -108,7 +127,7 @@ def train_generators(
     t0 = time.perf_counter()
     bar = tqdm(range(max(int(epochs), 0)), desc=desc, disable=not progress, leave=False)
     with torch.no_grad():
-        theta0 = generate(generators, x, pri, grp)
+        theta0 = generate(generators, x, pri, grp, fr)
         u_prior = generators[0].to_unit(pri.to(theta0)).clamp(0.0, 1.0)
         baseline = ([{t: v.detach() for t, v in task_terms(sim, tgt, weights).items()}
                      for sim, tgt in zip(simulate(theta0), targets)] if no_worse_weight else None)
@@ -116,7 +135,9 @@ def train_generators(
     best_states = [copy.deepcopy(g.state_dict()) for g in generators]
     for epoch in bar:
         opt.zero_grad()
-        theta = generate(generators, x, pri, grp)
+        theta = generate(generators, x, pri, grp, fr)
+        if epoch in keep_at:
+            candidates[epoch] = theta.detach().numpy().copy()
         sims = simulate(theta)
         n_sims += len(targets)
         loss = None
@@ -153,6 +174,8 @@ def train_generators(
     out = [copy.deepcopy(g) for g in generators]
     for g, state in zip(out, best_states):
         g.load_state_dict(state)
+    if best[1] >= 0:
+        candidates[int(best[1])] = best[2]
     return GeneratorFit(
         generators=out,
         params=best[2],
@@ -160,4 +183,5 @@ def train_generators(
         best_epoch=best[1],
         n_simulations=n_sims,
         wall_s=time.perf_counter() - t0,
+        candidates=dict(sorted(candidates.items())),
     )

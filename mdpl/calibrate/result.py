@@ -62,6 +62,10 @@ class CalibrationResult:
     notes: list[str] = field(default_factory=list)
     info: dict = field(default_factory=dict)
     generator_state: list | None = None  # state_dicts of the trained generator(s)
+    #: epoch -> (n_sites, P) candidate parameters for a land-model check (generator routes)
+    candidates: dict[int, np.ndarray] = field(default_factory=dict)
+    #: extra result tables (e.g. 'sensitivity'), saved as NAME.csv
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def params_of(self, site: str) -> np.ndarray:
         return self.params[self.sites.index(site)]
@@ -95,6 +99,11 @@ class CalibrationResult:
             atomic_torch_save(self.generator_state, d / "generator.pt")
         if self.history:
             atomic_write_text(d / "history.csv", pd.DataFrame(self.history).to_csv(index=False))
+        for name, table in self.tables.items():
+            atomic_write_text(d / f"{name}.csv", table.to_csv(index=False))
+        if self.candidates:
+            cand = {str(e): {s: list(map(float, row)) for s, row in zip(self.sites, p)} for e, p in self.candidates.items()}
+            atomic_write_text(d / "candidates.json", json.dumps(cand))
         atomic_write_text(d / RESULT_FILE, json.dumps(self.to_json(), indent=1))  # last: marks completion
         return d
 
@@ -110,6 +119,12 @@ class CalibrationResult:
             import torch
 
             state = torch.load(d / "generator.pt", weights_only=True)
+        tables = {p.stem: pd.read_csv(p) for p in sorted(d.glob("*.csv")) if p.stem != "history"}
+        candidates = {}
+        if (d / "candidates.json").is_file():
+            raw_c = json.loads((d / "candidates.json").read_text())
+            candidates = {int(e): np.array([[rows[s][j] for j in range(len(names))] for s in raw["sites"]])
+                          for e, rows in raw_c.items()}
         return cls(
             source=raw["source"],
             sites=raw["sites"],
@@ -124,6 +139,8 @@ class CalibrationResult:
             notes=raw.get("notes", []),
             info=raw.get("info", {}),
             generator_state=state,
+            candidates=candidates,
+            tables=tables,
         )
 
     @staticmethod

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from mdpl.calibrate.generator_training import build_generators, train_generators
+from mdpl.calibrate.targets import target_basis
+from mdpl.calibrate.generator_training import build_generators, checkpoint_epochs, train_generators
 from mdpl.calibrate.inputs import group_ids, priors_of, stack_inputs, train_masks_of
 from mdpl.calibrate.result import CalibrationResult
 from mdpl.calibrate.targets import site_targets
@@ -62,7 +63,7 @@ def calibrate_with_surrogate(
     ``priors``: (n_sites, P) physical parameters g starts from (default: PFT
     defaults). ``mode``: 'site' | 'pft' | 'all' (default ``cfg.calibration.mode``).
     Uses ``cfg.calibration`` (task weights, epochs, learning rate, hidden size),
-    ``cfg.data.corrected_fluxes`` and ``cfg.seed``.
+    ``target_basis(cfg)`` and ``cfg.seed``.
     """
     space = surrogate.space
     mode = mode or cfg.calibration.mode
@@ -71,7 +72,7 @@ def calibrate_with_surrogate(
     if missing:
         raise ConfigError(f"calibration.task_weights names {', '.join(missing)} but the surrogate predicts only {', '.join(surrogate.tasks)}")
     masks = train_masks_of(features_list, train_masks)
-    targets = [site_targets(f, weights, m, corrected=cfg.data.corrected_fluxes) for f, m in zip(features_list, masks)]
+    targets = [site_targets(f, weights, m, corrected=target_basis(cfg)) for f, m in zip(features_list, masks)]
     inputs = stack_inputs(features_list, masks)
     pri = priors_of(space, features_list, priors)
     groups, group_names = group_ids(features_list)
@@ -89,6 +90,22 @@ def calibrate_with_surrogate(
             out.append({t: pred[t].reshape(-1) for t in weights})
         return out
 
+    c = cfg.calibration
+    sensitivity = None
+    free = None
+    if getattr(c, "screen", False):
+        from mdpl.calibrate.sensitivity import free_mask, sobol_screen
+
+        sensitivity = sobol_screen(surrogate, features_list, masks, basis=target_basis(cfg), n_base=c.screen_samples,
+                                   seed=cfg.seed)
+        free = free_mask(sensitivity, [str(f.site) for f in features_list], space.names, list(weights),
+                         c.screen_threshold)
+        sensitivity = sensitivity.assign(calibrated=[bool(free[[str(f.site) for f in features_list].index(r.site),
+                                                                 space.names.index(r.parameter)])
+                                                     for r in sensitivity.itertuples()])
+    n_epochs = generator_epochs(cfg) if epochs is None else epochs
+    checkpoints = checkpoint_epochs(n_epochs, int(getattr(c, "candidates", 0))) \
+        if getattr(c, "select", "surrogate") == "land_model" else []
     torch.manual_seed(int(cfg.seed))
     gens = build_generators(len(features_list), inputs, space, mode=mode, hidden=cfg.calibration.hidden_size,
                             trust_radius=cfg.calibration.trust_radius)
@@ -101,7 +118,7 @@ def calibrate_with_surrogate(
         simulate,
         targets,
         weights,
-        epochs=generator_epochs(cfg) if epochs is None else epochs,
+        epochs=n_epochs,
         learning_rate=cfg.calibration.learning_rate,
         groups=groups,
         progress=progress,
@@ -109,6 +126,8 @@ def calibrate_with_surrogate(
         patience=cfg.calibration.patience,
         prior_weight=cfg.calibration.prior_weight,
         no_worse_weight=cfg.calibration.no_worse_weight,
+        free=free,
+        checkpoints=checkpoints,
     )
     notes = [n for t in targets for n in t.notes]
     return CalibrationResult(
@@ -127,11 +146,16 @@ def calibrate_with_surrogate(
             "best_loss": min((h["loss"] for h in fit.history), default=float("nan")),
             "initial_loss": fit.history[0]["loss"] if fit.history else float("nan"),
             "task_weights": weights,
-            "corrected_fluxes": bool(cfg.data.corrected_fluxes),
+            "target_basis": target_basis(cfg),
             "groups": dict(zip([str(f.site) for f in features_list], [group_names[g] for g in groups])),
             "surrogate_kind": str(getattr(surrogate, "kind", "?")),
+            "screened": sensitivity is not None,
+            "fixed_parameters": ({str(f.site): [n for n, k in zip(space.names, row) if not k]
+                                  for f, row in zip(features_list, free)} if free is not None else {}),
         },
         generator_state=[g.state_dict() for g in fit.generators],
+        candidates=fit.candidates if checkpoints else {},
+        tables={"sensitivity": sensitivity} if sensitivity is not None else {},
     )
 
 

@@ -3,10 +3,16 @@
 One :class:`SiteTargets` per site holds, for every calibrated flux (task), the
 observed daily series (zeros where not used), the boolean mask of days used
 (measured AND in the training period) and the observed variance that
-normalises that flux's error in the multi-task loss. ``corrected=True`` uses
-the energy-balance-corrected ``Qle_cor``/``Qh_cor`` where a site has them
-(PALS sites do not: they fall back to the uncorrected series, noted in
-``notes``).
+normalises that flux's error in the multi-task loss.
+
+Which observed series a flux is fitted to is the *target basis*
+(:data:`BASES`): ``observed`` (the tower's own Qle/Qh), ``corrected``
+(PLUMBER2's energy-balance-corrected ``Qle_cor``/``Qh_cor`` where a site has
+them, else the observed series, noted), ``closed`` (``Qle_cor``/``Qh_cor``
+where present, else the Bowen-ratio-preserving closure of
+:mod:`mdpl.data.closure` from Rnet - Qg, as FLUXNET2015 does) and ``bowen``
+(that closure everywhere Rnet is observed). ``corrected=True``/``False`` are
+kept as the names of ``corrected``/``observed``. NEE is never corrected.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from mdpl.errors import DataError
 
 #: fluxes the land model can be calibrated against, and their corrected twins
 CORRECTED = {"Qle": "Qle_cor", "Qh": "Qh_cor"}
+#: target bases (see the module docstring)
+BASES = ("observed", "corrected", "closed", "bowen")
 
 
 @dataclass
@@ -41,14 +49,58 @@ def _get(mapping, key):
         return None
 
 
-def observed_daily(features, flux: str, corrected: bool) -> tuple[np.ndarray, np.ndarray, str]:
-    """(values, measured mask, name used) of one flux at daily scale from a SiteFeatures-like object."""
+def basis_of(corrected) -> str:
+    """The target basis named by ``corrected``: a basis name, or True ('corrected') / False ('observed')."""
+    if corrected is True:
+        return "corrected"
+    if corrected is False or corrected is None:
+        return "observed"
+    if corrected not in BASES:
+        raise ValueError(f"target basis must be one of {', '.join(BASES)}, got {corrected!r}")
+    return str(corrected)
+
+
+def target_basis(cfg) -> str:
+    """The configured target basis: ``calibration.target_basis``; ``data.corrected_fluxes: true`` means 'corrected'."""
+    basis = basis_of(getattr(cfg.calibration, "target_basis", "observed"))
+    if basis == "observed" and bool(getattr(cfg.data, "corrected_fluxes", False)):
+        return "corrected"
+    return basis
+
+
+def _closed(features, flux: str):
+    """(values, mask, name) of the Bowen-ratio closure of ``flux`` at one site, or None without Rnet."""
+    from mdpl.data.closure import bowen_closure
+
+    obs, m = features.obs, features.obs_mask
+    if _get(obs, "Rnet") is None or not np.any(np.asarray(_get(m, "Rnet"), bool)):
+        return None
+    c = bowen_closure(obs["Qle"], obs["Qh"], obs["Rnet"], _get(obs, "Qg"),
+                      {k: _get(m, k) for k in ("Qle", "Qh", "Rnet", "Qg")})
+    if c is None:
+        return None
+    vals = c.qle_w_m2 if flux == "Qle" else c.qh_w_m2
+    return vals, c.mask & np.isfinite(vals), f"{flux}_closed"
+
+
+def observed_daily(features, flux: str, corrected=False) -> tuple[np.ndarray, np.ndarray, str]:
+    """(values, measured mask, name used) of one flux at daily scale, on the target basis ``corrected``.
+
+    ``corrected``: a basis of :data:`BASES` (or True/False for corrected/observed).
+    The name used says which series it is (``Qle``, ``Qle_cor``, ``Qle_closed``).
+    """
+    basis = basis_of(corrected)
     name = flux
-    if corrected and flux in CORRECTED:
+    if basis != "observed" and flux in CORRECTED:
         alt = CORRECTED[flux]
         vals, m = _get(features.obs, alt), _get(features.obs_mask, alt)
-        if vals is not None and m is not None and np.any(np.asarray(m, bool) & np.isfinite(np.asarray(vals, float))):
+        has_cor = vals is not None and m is not None and bool(np.any(np.asarray(m, bool) & np.isfinite(np.asarray(vals, float))))
+        if basis in ("corrected", "closed") and has_cor:
             name = alt
+        elif basis in ("closed", "bowen"):
+            closed = _closed(features, flux)
+            if closed is not None:
+                return closed
     vals, m = _get(features.obs, name), _get(features.obs_mask, name)
     if vals is None or m is None:
         raise DataError(f"site {features.site}: no observed daily {name} to calibrate against")
@@ -57,14 +109,14 @@ def observed_daily(features, flux: str, corrected: bool) -> tuple[np.ndarray, np
     return vals, m, name
 
 
-def site_targets(features, tasks, train_mask, *, corrected: bool = False, dtype=torch.float32) -> SiteTargets:
-    """Targets of one site: ``tasks`` fluxes on days where ``train_mask`` and measured."""
+def site_targets(features, tasks, train_mask, *, corrected=False, dtype=torch.float32) -> SiteTargets:
+    """Targets of one site: ``tasks`` fluxes on days where ``train_mask`` and measured (basis ``corrected``)."""
     obs, mask, var, notes = {}, {}, {}, []
     train_mask = np.asarray(train_mask, dtype=bool)
     for task in tasks:
         vals, m, used = observed_daily(features, task, corrected)
-        if corrected and task in CORRECTED and used == task:
-            notes.append(f"{features.site}: no corrected {CORRECTED[task]}; calibrated against uncorrected {task}")
+        if basis_of(corrected) != "observed" and task in CORRECTED and used == task:
+            notes.append(f"{features.site}: no {basis_of(corrected)} {task} series; calibrated against the observed (uncorrected) {task}")
         if vals.shape != train_mask.shape:
             raise DataError(f"site {features.site}: {task} has {vals.size} days but the split has {train_mask.size}")
         use = m & train_mask

@@ -57,7 +57,7 @@ STATIC_UNITS: dict[str, str] = {
 STATIC_FEATURES: tuple[str, ...] = tuple(STATIC_UNITS)
 
 #: observed fluxes carried along (daily means; W m-2 or umol m-2 s-1)
-OBS_FLUXES: tuple[str, ...] = ("Qle", "Qh", "NEE", "Qle_cor", "Qh_cor")
+OBS_FLUXES: tuple[str, ...] = ("Qle", "Qh", "NEE", "Qle_cor", "Qh_cor", "Rnet", "Qg")
 
 DAY_S = 86400.0
 

@@ -12,7 +12,9 @@ cube, then the affine map onto the bounds the surrogate was trained on::
 With a trust radius r > 0 the sigmoid maps onto the sub-box
 ``[u_prior - r, u_prior + r]`` (cut at 0 and 1) instead of the whole cube, so
 calibrated parameters stay where a surrogate trained on the box is
-well supported. The sigmoid makes leaving the bounds impossible whatever the input (NaN and
+well supported. A ``free`` mask (n_sites, P) holds the parameters it marks
+False exactly at the prior (those a sensitivity screen found the targets
+cannot see). The sigmoid makes leaving the bounds impossible whatever the input (NaN and
 infinite inputs are zeroed first). The last layer starts at zero, so before
 training g returns the prior exactly: calibration starts from the defaults.
 
@@ -122,8 +124,16 @@ class ParameterGenerator(nn.Module):
         return torch.log(u) - torch.log1p(-u)
 
     # -- forward ------------------------------------------------------------
-    def forward_unit(self, x: torch.Tensor, prior: torch.Tensor | None = None, groups=None) -> torch.Tensor:
+    def forward_unit(self, x: torch.Tensor, prior: torch.Tensor | None = None, groups=None, free=None) -> torch.Tensor:
         """Unit-cube parameters (n_sites, P); see :meth:`forward`."""
+        u = self._forward_unit(x, prior, groups)
+        if free is None or prior is None:
+            return u
+        free = torch.as_tensor(free, dtype=torch.bool, device=u.device).expand_as(u)
+        u_prior = self.to_unit(torch.as_tensor(prior).to(u).expand_as(u)).clamp(0.0, 1.0)
+        return torch.where(free, u, u_prior)
+
+    def _forward_unit(self, x: torch.Tensor, prior: torch.Tensor | None = None, groups=None) -> torch.Tensor:
         x = torch.as_tensor(x, dtype=self.lower.dtype, device=self.lower.device)
         if x.ndim == 1:
             x = x[None, :]
@@ -147,15 +157,21 @@ class ParameterGenerator(nn.Module):
             return lo + width * torch.sigmoid(torch.logit(rel) + self.net(z))
         return torch.sigmoid(base + self.net(z))
 
-    def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None, groups=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None, groups=None, free=None) -> torch.Tensor:
         """Physical parameters (n_sites, P), always within ``[lower, upper]``.
 
         ``x``: site inputs (n_sites, n_inputs). ``prior``: physical parameters
         (n_sites, P) or (P,) the output starts from (e.g. PFT defaults); None
         starts from the middle of the box. ``groups``: integer group id per
-        site, required in ``'pft'`` mode.
+        site, required in ``'pft'`` mode. ``free``: bool (n_sites, P) or (P,),
+        False where a parameter stays exactly at ``prior``.
         """
-        return self.from_unit(self.forward_unit(x, prior, groups))
+        theta = self.from_unit(self.forward_unit(x, prior, groups, free))
+        if free is None or prior is None:
+            return theta
+        keep = torch.as_tensor(free, dtype=torch.bool, device=theta.device).expand_as(theta)
+        prior = torch.as_tensor(prior).to(theta).expand_as(theta)
+        return torch.where(keep, theta, torch.minimum(torch.maximum(prior, self.lower), self.upper))
 
 
 def _group_mean(z: torch.Tensor, groups) -> torch.Tensor:

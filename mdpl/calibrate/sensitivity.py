@@ -1,0 +1,195 @@
+"""Global sensitivity screen: which parameters can each site's targets see?
+
+Before a generator is trained, every parameter gets, per site and flux, its
+Sobol first-order (S1) and total-order (ST) index (Saltelli 2002; Jansen
+estimator, via SALib) of the quantity calibration minimises: the flux's
+error against the observations on the training days, normalised by their
+variance (the multi-task loss term of :mod:`mdpl.calibrate.targets`). The
+design is a Saltelli sample of the unit cube run through the frozen
+surrogate: ``n_base x (P + 2)`` evaluations per site, cheap next to one
+land-model run.
+
+A parameter whose ST stays below ``threshold`` for every calibrated flux at a
+site cannot be identified there: calibration leaves it at its PFT default
+(:func:`free_mask`). Respiration parameters, which reach only NEE, so stay put
+unless NEE is a target. Indices are also computed for NEE, uncalibrated, so
+the book can show which parameter controls which flux where.
+
+The surrogate's indices are checked on the land model itself with the
+perturbed-parameter ensemble (:func:`ensemble_first_order`): a given-data
+first-order index (the correlation ratio over quantile bins of each
+parameter, bias-corrected) from the land model's own runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+#: fluxes whose indices are always reported (targets or not)
+REPORTED_FLUXES = ("Qle", "Qh", "NEE")
+
+
+def _problem(space) -> dict:
+    return {"num_vars": len(space.names), "names": list(space.names), "bounds": [[0.0, 1.0]] * len(space.names)}
+
+
+def _from_unit(space, u: np.ndarray) -> np.ndarray:
+    """Unit cube -> physical through ``space.from_unit`` (or its bounds and log flags for a plain space)."""
+    if hasattr(space, "from_unit"):
+        return np.asarray(space.from_unit(u), float)
+    lo, hi = np.asarray(space.lower, float), np.asarray(space.upper, float)
+    log = np.asarray(getattr(space, "log", np.zeros(lo.size, bool)), bool)
+    t = np.where(log, np.log(lo), lo) + u * (np.where(log, np.log(hi), hi) - np.where(log, np.log(lo), lo))
+    return np.where(log, np.exp(t), t)
+
+
+def _to_unit(space, x: np.ndarray) -> np.ndarray:
+    if hasattr(space, "to_unit"):
+        return np.asarray(space.to_unit(x), float)
+    lo, hi = np.asarray(space.lower, float), np.asarray(space.upper, float)
+    log = np.asarray(getattr(space, "log", np.zeros(lo.size, bool)), bool)
+    f = lambda v: np.where(log, np.log(np.maximum(v, 1e-30)), v)  # noqa: E731
+    return (f(x) - f(lo)) / (f(hi) - f(lo))
+
+
+def loss_terms(pred: dict[str, torch.Tensor], obs: dict[str, np.ndarray], mask: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per flux: (B,) mean squared error of ``pred[flux]`` (B, days) on ``mask`` days over the observed variance."""
+    out = {}
+    for k, o in obs.items():
+        m = np.asarray(mask[k], bool)
+        if m.sum() < 2 or k not in pred:
+            continue
+        p = pred[k].detach().cpu().numpy().astype(float)[:, : m.size]
+        var = float(np.var(o[m]))
+        out[k] = ((p[:, m] - o[m]) ** 2).mean(axis=1) / (var if var > 1e-12 else 1.0)
+    return out
+
+
+def site_observations(features, train_mask, fluxes: Sequence[str], basis) -> tuple[dict, dict]:
+    """(obs, mask) per flux on measured training days; ``basis`` for Qle/Qh, NEE always observed."""
+    from mdpl.calibrate.targets import observed_daily
+
+    obs, mask = {}, {}
+    for k in fluxes:
+        try:
+            v, m, _ = observed_daily(features, k, basis if k in ("Qle", "Qh") else "observed")
+        except Exception:  # the site lacks this flux: no index for it
+            continue
+        obs[k], mask[k] = v, m & np.asarray(train_mask, bool)
+    return obs, mask
+
+
+def sobol_screen(surrogate, features_list: Sequence, train_masks: Sequence, *, basis="observed", n_base: int = 128,
+                 seed: int = 0, chunk: int = 1024, fluxes: Sequence[str] = REPORTED_FLUXES) -> pd.DataFrame:
+    """Sobol indices of every parameter per site and flux, through ``surrogate``.
+
+    Returns one row per (site, flux, parameter): ``S1``, ``ST`` and
+    ``ST_conf`` (95 % bootstrap half-width). ``n_base`` must be a power of 2.
+    """
+    from SALib.analyze import sobol as sobol_analyze
+    from SALib.sample import sobol as sobol_sample
+
+    space = surrogate.space
+    problem = _problem(space)
+    u = sobol_sample.sample(problem, int(n_base), calc_second_order=False, seed=int(seed))
+    theta = torch.as_tensor(_from_unit(space, np.clip(u, 0.0, 1.0)), dtype=torch.float64)
+    tasks = [k for k in fluxes if k in getattr(surrogate, "tasks", fluxes)]
+    rows = []
+    for f, train in zip(features_list, train_masks):
+        obs, mask = site_observations(f, train, tasks, basis)
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in obs}
+        with torch.no_grad():
+            for a in range(0, len(theta), chunk):
+                terms = loss_terms(surrogate.predict(f, theta[a : a + chunk]), obs, mask)
+                for k, v in terms.items():
+                    parts[k].append(v)
+        for k, vs in parts.items():
+            y = np.concatenate(vs)
+            if not np.all(np.isfinite(y)) or np.var(y) <= 0:
+                continue
+            si = sobol_analyze.analyze(problem, y, calc_second_order=False, num_resamples=100, seed=int(seed))
+            for j, name in enumerate(space.names):
+                rows.append({"site": str(f.site), "flux": k, "parameter": name, "S1": float(si["S1"][j]),
+                             "ST": float(si["ST"][j]), "ST_conf": float(si["ST_conf"][j])})
+    return pd.DataFrame(rows, columns=["site", "flux", "parameter", "S1", "ST", "ST_conf"])
+
+
+def free_mask(indices: pd.DataFrame, sites: Sequence[str], names: Sequence[str], tasks: Sequence[str],
+              threshold: float) -> np.ndarray:
+    """(n_sites, P) bool: parameter j is calibrated at site i when its ST reaches ``threshold`` for a calibrated flux.
+
+    A site without indices for any task keeps every parameter free (nothing
+    was screened, so nothing is fixed).
+    """
+    out = np.ones((len(sites), len(names)), dtype=bool)
+    if indices is None or indices.empty or threshold <= 0:
+        return out
+    sub = indices[indices.flux.isin(list(tasks))]
+    for i, s in enumerate(sites):
+        g = sub[sub.site == str(s)]
+        if g.empty:
+            continue
+        st = g.groupby("parameter").ST.max()
+        out[i] = [bool(st.get(n, np.inf) >= threshold) for n in names]
+    return out
+
+
+def ensemble_first_order(store, features_list: Sequence, train_masks: Sequence, *, basis="observed", n_bins: int = 8,
+                         fluxes: Sequence[str] = REPORTED_FLUXES) -> pd.DataFrame:
+    """Given-data first-order indices from the land model's own ensemble runs (a check of the surrogate's).
+
+    For each site and flux, y = the land model's loss term per member and, per
+    parameter, the correlation ratio Var(E[y | bin]) / Var(y) over ``n_bins``
+    quantile bins, minus its expectation for an unrelated parameter
+    ((n_bins - 1) / (n - 1)). Rows: site, flux, parameter, ``S1_lsm``, ``n_members``.
+    """
+    rows = []
+    space = store.space
+    for f, train in zip(features_list, train_masks):
+        site = str(f.site)
+        if site not in store.sites:
+            continue
+        i = store.site_index(site)
+        ok = store.done[i] if getattr(store, "done", None) is not None else np.ones(store.params.shape[1], bool)
+        u = _to_unit(space, store.params[i][ok])
+        obs, mask = site_observations(f, train, [k for k in fluxes if k in store.daily], basis)
+        # the ensemble may cover only part of the record (ensemble.span: train): align its days to the site's
+        run_days = pd.DatetimeIndex(store.features[site].days) if site in store.features else pd.DatetimeIndex(f.days)
+        pos = pd.DatetimeIndex(f.days).get_indexer(run_days[: int(store.n_days[i])])
+        inside = pos >= 0
+        obs = {k: np.where(inside, v[np.maximum(pos, 0)], np.nan) for k, v in obs.items()}
+        mask = {k: inside & v[np.maximum(pos, 0)] for k, v in mask.items()}
+        for k in obs:
+            sim = torch.as_tensor(store.daily[k][i][ok][:, : len(pos)])
+            y = loss_terms({k: sim}, {k: obs[k]}, {k: mask[k]})[k]
+            good = np.isfinite(y)
+            y, uu = y[good], u[good]
+            n = len(y)
+            if n < 4 * n_bins or np.var(y) <= 0:
+                continue
+            for j, name in enumerate(space.names):
+                bins = np.minimum((np.argsort(np.argsort(uu[:, j])) * n_bins) // n, n_bins - 1)
+                means = np.array([y[bins == b].mean() for b in range(n_bins)])
+                counts = np.bincount(bins, minlength=n_bins)
+                eta = float((counts * (means - y.mean()) ** 2).sum() / n / np.var(y))
+                rows.append({"site": site, "flux": k, "parameter": name,
+                             "S1_lsm": eta - (n_bins - 1) / (n - 1), "n_members": int(n)})
+    return pd.DataFrame(rows, columns=["site", "flux", "parameter", "S1_lsm", "n_members"])
+
+
+def agreement(indices: pd.DataFrame, lsm: pd.DataFrame) -> pd.DataFrame:
+    """Per site and flux: Spearman rank correlation between the surrogate's S1 and the land model's S1."""
+    if indices.empty or lsm.empty:
+        return pd.DataFrame(columns=["site", "flux", "spearman_s1", "top_parameter_surrogate", "top_parameter_lsm"])
+    m = indices.merge(lsm, on=["site", "flux", "parameter"])
+    rows = []
+    for (s, k), g in m.groupby(["site", "flux"]):
+        rho = g.S1.rank().corr(g.S1_lsm.rank())
+        rows.append({"site": s, "flux": k, "spearman_s1": float(rho),
+                     "top_parameter_surrogate": g.loc[g.ST.idxmax(), "parameter"],
+                     "top_parameter_lsm": g.loc[g.S1_lsm.idxmax(), "parameter"]})
+    return pd.DataFrame(rows)

@@ -1,0 +1,179 @@
+"""Credible calibration: the Sobol screen, parameters the targets cannot see, the land-model check, closure targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mdpl.calibrate.selection import candidate_key, select_candidates
+from mdpl.calibrate.sensitivity import free_mask, sobol_screen
+from mdpl.calibrate.surrogate_route import calibrate_mdpl
+from mdpl.calibrate.targets import observed_daily, site_targets
+from mdpl.config import Config
+from mdpl.data.closure import bowen_closure
+from mdpl.data.features import FORCING_FEATURES, STATIC_FEATURES, SiteFeatures
+from mdpl.models.generator import ParameterGenerator
+
+
+class Space4:
+    """a (light use), b (LAI half-saturation, log), c (sensible fraction), r (respiration: NEE only)."""
+
+    names = ["a", "b", "c", "r"]
+    units = ["1", "m2 m-2", "1", "umol m-2 s-1"]
+    lower = np.array([0.05, 0.1, 0.1, 0.5])
+    upper = np.array([0.6, 5.0, 0.8, 8.0])
+    log = np.array([False, True, False, True])
+
+    def defaults(self, igbp):
+        return np.array([0.2, 0.5, 0.3, 2.0])
+
+
+class Surrogate4:
+    """Qle = a SW LAI/(LAI+b) + noise(r); Qh = c SW - 0.3 Qle; NEE = r - 0.01 a SW.
+
+    r reaches NEE, and Qle only through a tiny spurious term of the size of a
+    neural surrogate's error (``wobble`` W m-2): a gradient, but no signal.
+    """
+
+    kind = "multitask"
+    tasks = ["Qle", "Qh", "NEE"]
+    space = Space4()
+
+    def predict(self, f, params):
+        sw = torch.as_tensor(f.forcing_var("SWdown"), dtype=params.dtype)[None, :]
+        lai = torch.as_tensor(f.forcing_var("LAI"), dtype=params.dtype)[None, :]
+        a, b, c, r = (params[:, k : k + 1] for k in range(4))
+        qle = a * sw * lai / (lai + b) + self.wobble * torch.sin(3.0 * r) * (sw / 150.0)
+        return {"Qle": qle, "Qh": c * sw - 0.3 * qle, "NEE": r - 0.01 * a * sw}
+
+    wobble = 0.0
+
+
+TRUTH = np.array([0.45, 1.2, 0.35, 5.0])
+
+
+def site(name="A", seed=0, days=240, truth=TRUTH):
+    rng = np.random.default_rng(seed)
+    d = pd.date_range("2005-01-01", periods=days, freq="D")
+    forcing = np.ones((days, len(FORCING_FEATURES)), np.float32)
+    t = np.arange(days)
+    forcing[:, FORCING_FEATURES.index("SWdown")] = np.clip(150 + 100 * np.sin(2 * np.pi * t / 365) + 40 * rng.standard_normal(days), 5, None)
+    forcing[:, FORCING_FEATURES.index("LAI")] = np.clip(1.5 + 1.2 * np.sin(2 * np.pi * (t - 30) / 365), 0.1, None)
+    f = SiteFeatures(name, "GRA", "grassland", d, forcing, d.day_of_year.to_numpy(),
+                     rng.standard_normal(len(STATIC_FEATURES)).astype(np.float32), {}, {})
+    true = Surrogate4().predict(f, torch.as_tensor(truth, dtype=torch.float64)[None, :])
+    for k in ("Qle", "Qh", "NEE"):
+        f.obs[k] = (true[k][0].numpy() + 0.5 * rng.standard_normal(days)).astype(np.float32)
+        f.obs_mask[k] = np.ones(days, bool)
+    return f
+
+
+def _cfg(epochs=300):
+    cfg = Config(seed=0)
+    cfg.calibration.mode = "site"
+    cfg.calibration.quick_epochs = epochs
+    cfg.calibration.learning_rate = 3e-2
+    return cfg
+
+
+def test_sobol_screen_finds_what_each_flux_sees():
+    f = site()
+    si = sobol_screen(Surrogate4(), [f], [np.ones(f.n_days, bool)], n_base=256)
+    st = si.pivot_table(index="parameter", columns="flux", values="ST")
+    # r reaches NEE only; c reaches Qh only; a reaches all three
+    assert st.loc["r", "Qle"] < 0.01 and st.loc["r", "Qh"] < 0.01 and st.loc["r", "NEE"] > 0.2
+    assert st.loc["c", "Qle"] < 0.01 and st.loc["c", "Qh"] > 0.2
+    assert st.loc["a", "Qle"] > 0.2
+    mask = free_mask(si, ["A"], Space4.names, ["Qle", "Qh"], 0.05)
+    assert mask.tolist() == [[True, True, True, False]]
+    assert free_mask(si, ["A"], Space4.names, ["Qle", "Qh", "NEE"], 0.05).all()
+
+
+def test_a_parameter_the_targets_cannot_see_stays_at_its_default():
+    f = site()
+    cfg = _cfg()
+    sur = Surrogate4()
+    sur.wobble = 1.0
+    res = calibrate_mdpl(sur, [f], cfg, progress=False)
+    default = Space4().defaults("GRA")
+    assert res.params[0, 3] == pytest.approx(default[3], rel=1e-6)  # r: NEE only, not calibrated
+    assert res.info["fixed_parameters"] == {"A": ["r"]}
+    np.testing.assert_allclose(res.params[0, :3], TRUTH[:3], rtol=0.1)  # the visible ones are recovered
+    assert set(res.tables["sensitivity"].columns) >= {"site", "flux", "parameter", "ST", "calibrated"}
+    # without the screen, the surrogate's spurious gradient drags r far from its default
+    cfg.calibration.screen = False
+    free = calibrate_mdpl(sur, [f], cfg, progress=False)
+    assert free.info["fixed_parameters"] == {}
+    assert abs(np.log(free.params[0, 3] / default[3])) > 0.3
+
+
+def test_generator_free_mask_holds_fixed_parameters_exactly_at_the_prior():
+    g = ParameterGenerator(3, Space4.lower, Space4.upper, log=Space4.log, hidden=8)
+    torch.nn.init.normal_(g.net[-1].weight)  # a generator that moves everything
+    x = torch.randn(2, 3)
+    prior = torch.as_tensor(np.stack([Space4().defaults("GRA")] * 2), dtype=torch.float32)
+    free = torch.tensor([[True, True, False, False], [False, True, True, True]])
+    out = g(x, prior, free=free)
+    assert torch.equal(out[~free], prior[~free])
+    assert torch.all((out[free] - prior[free]).abs() > 1e-6)
+
+
+def test_land_model_check_keeps_the_best_candidate_on_training_days_only():
+    f = site()
+    train = np.zeros(f.n_days, bool)
+    train[:120] = True
+    test = ~train
+    obs = f.obs["Qle"].astype(float)
+    days = pd.DatetimeIndex(f.days)
+    good_train = obs.copy()
+    good_train[test] += 50.0  # perfect on training days, bad on test days
+    good_test = obs.copy()
+    good_test[train] += 50.0
+    sims = [{"default": pd.DataFrame({"Qle": obs + 20.0}, index=days),
+             candidate_key("mdpl", 10): pd.DataFrame({"Qle": good_test}, index=days),
+             candidate_key("mdpl", 20): pd.DataFrame({"Qle": good_train}, index=days)}]
+    cands = {10: np.array([[1.0, 1, 1, 1]]), 20: np.array([[2.0, 2, 2, 2]])}
+    chosen, rows, notes = select_candidates([f], sims, [(train, test)], "mdpl", cands, np.zeros((1, 4)),
+                                            {"Qle": 1.0}, "observed")
+    assert rows[0]["chosen"] == "20" and chosen[0, 0] == 2.0 and not notes
+    # when every checkpoint is worse than the defaults on training days, the defaults stay, with a note
+    sims[0]["default"] = pd.DataFrame({"Qle": obs}, index=days)
+    chosen, rows, notes = select_candidates([f], sims, [(train, test)], "mdpl", cands, np.zeros((1, 4)),
+                                            {"Qle": 1.0}, "observed")
+    assert rows[0]["chosen"] == "default" and np.all(chosen == 0) and "defaults kept" in notes[0]
+
+
+def test_bowen_closure_preserves_the_bowen_ratio_and_closes_the_budget():
+    n = 60
+    qle, qh = np.full(n, 60.0), np.full(n, 40.0)
+    rnet, qg = np.full(n, 150.0), np.full(n, 10.0)
+    c = bowen_closure(qle, qh, rnet, qg)
+    np.testing.assert_allclose(c.ratio, 1.4)
+    np.testing.assert_allclose(c.qle_w_m2 + c.qh_w_m2, rnet - qg)
+    np.testing.assert_allclose(c.qle_w_m2 / c.qh_w_m2, 1.5)
+    # no Qg: Rnet is the available energy, and the closure says so
+    c0 = bowen_closure(qle, qh, rnet, None)
+    np.testing.assert_allclose(c0.qle_w_m2 + c0.qh_w_m2, rnet) and c0.notes
+    # nights and outliers do not set the ratio: a day with tiny fluxes takes its neighbours' ratio
+    qle2 = qle.copy()
+    qle2[30], qh[30] = 2.0, 1.0
+    c2 = bowen_closure(qle2, qh, rnet, qg)
+    assert c2.ratio[30] == pytest.approx(1.4)
+    assert bowen_closure(np.full(5, 1.0), np.full(5, 1.0), np.full(5, 100.0)) is None  # nothing qualifies
+
+
+def test_target_bases_pick_the_series_they_name():
+    f = site()
+    n = f.n_days
+    f.obs["Qle_cor"], f.obs_mask["Qle_cor"] = f.obs["Qle"] * 1.2, np.ones(n, bool)
+    f.obs["Rnet"], f.obs_mask["Rnet"] = (f.obs["Qle"] + f.obs["Qh"]) * 1.5 + 10.0, np.ones(n, bool)
+    assert observed_daily(f, "Qle", "observed")[2] == "Qle"
+    assert observed_daily(f, "Qle", "corrected")[2] == "Qle_cor"
+    assert observed_daily(f, "Qle", "closed")[2] == "Qle_cor"  # PLUMBER2's own correction first
+    assert observed_daily(f, "Qle", "bowen")[2] == "Qle_closed"
+    assert observed_daily(f, "Qh", "closed")[2] == "Qh_closed"  # no Qh_cor: the Bowen closure
+    assert observed_daily(f, "NEE", "bowen")[2] == "NEE"
+    tg = site_targets(f, ["Qle", "Qh"], np.ones(n, bool), corrected="bowen")
+    assert float(tg.obs["Qh"].mean()) > float(np.nanmean(f.obs["Qh"]))
