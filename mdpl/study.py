@@ -108,6 +108,23 @@ class StudyResult:
     fidelity: dict[str, dict] = field(default_factory=dict)
     surrogate_gap: list[dict] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def credibility(self, **kw) -> pd.DataFrame:
+        """Per calibrated source: sites better on both fluxes, NEE kept, parameters on a bound
+        (:func:`mdpl.evaluate.credibility.credibility`)."""
+        from mdpl.evaluate.credibility import credibility
+        from mdpl.ils.parameters import PARAMETER_SPACE
+
+        cols = [c.split(" [")[0] for c in self.parameters.columns]
+        if not set(PARAMETER_SPACE.names) <= set(cols):  # another model's parameters: no bound count
+            return credibility(self.records, None, PARAMETER_SPACE, **kw)
+        return credibility(self.records, self.parameters, PARAMETER_SPACE, **kw)
+
+    def sensitivity(self, source: str = "mdpl") -> pd.DataFrame:
+        """Sobol indices of the screen behind ``source`` (site, flux, parameter, S1, ST, calibrated); empty if none."""
+        cal = self.calibrations.get(source)
+        return cal.tables.get("sensitivity", pd.DataFrame()) if cal is not None else pd.DataFrame()
 
     def headline(self, *, period="test", scale="daily", source="mdpl", baseline="default") -> dict:
         """Per flux: sites where ``source`` beats ``baseline`` on RMSE, of how many, and the mean RMSE change (%)."""
@@ -551,5 +568,6 @@ def load_study(out_dir) -> StudyResult:
         fid[p.stem] = json.loads(p.read_text())
     gp = out / "evaluation" / "surrogate_gap.json"
     gap = json.loads(gp.read_text())["records"] if gp.is_file() else []
-    return StudyResult(out, meta["data_source"], meta["sites"], records, params, cals, fid, gap, meta.get("timings", {}))
+    return StudyResult(out, meta["data_source"], meta["sites"], records, params, cals, fid, gap, meta.get("timings", {}),
+                       meta.get("warnings", []))
 

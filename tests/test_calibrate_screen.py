@@ -177,3 +177,43 @@ def test_target_bases_pick_the_series_they_name():
     assert observed_daily(f, "NEE", "bowen")[2] == "NEE"
     tg = site_targets(f, ["Qle", "Qh"], np.ones(n, bool), corrected="bowen")
     assert float(tg.obs["Qh"].mean()) > float(np.nanmean(f.obs["Qh"]))
+
+
+def test_credibility_counts_wins_nee_kept_and_moved_parameters_on_bounds():
+    from mdpl.evaluate.credibility import credibility
+
+    rec = []
+    for s, (qle, qh, nee) in {"A": (8.0, 9.0, 1.05), "B": (8.0, 12.0, 1.5)}.items():
+        for src, (a, b, c) in {"default": (10.0, 10.0, 1.0), "mdpl": (qle, qh, nee)}.items():
+            for flux, v in zip(("Qle", "Qh", "NEE"), (a, b, c)):
+                rec.append({"site": s, "flux": flux, "period": "test", "scale": "daily", "source": src, "rmse": v})
+    space = Space4()
+    space.to_unit = lambda x: (np.asarray(x, float) - space.lower) / (space.upper - space.lower)
+    d = space.defaults("GRA")
+    params = pd.DataFrame([{"site": s, "source": src, "a [1]": a, "b [m2 m-2]": d[1], "c [1]": c, "r [umol m-2 s-1]": d[3]}
+                           for s, src, a, c in [("A", "default", d[0], d[2]), ("A", "mdpl", 0.6, 0.8),
+                                                ("B", "default", d[0], d[2]), ("B", "mdpl", 0.3, d[2])]])
+    row = credibility(pd.DataFrame(rec), params, space).iloc[0]
+    assert row.source == "mdpl" and row.both_better == 1 and row.sites == 2
+    assert row.nee_kept == 1  # A: +5 % is kept, B: +50 % is not
+    assert row.mean_rmse_change_pct == pytest.approx((-20 - 10 - 20 + 20) / 4)
+    assert row.at_bound_per_site == pytest.approx(1.0)  # A moved a and c onto their upper bounds; B moved a inside
+    assert row.moved_per_site == pytest.approx(1.5)
+
+
+def test_sensitivity_grid_draws_the_indices_it_is_given():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mdpl.plots import sensitivity_grid
+
+    f = site()
+    si = sobol_screen(Surrogate4(), [f], [np.ones(f.n_days, bool)], n_base=64)
+    si["calibrated"] = si.parameter != "r"
+    fig, axes = sensitivity_grid(si, threshold=0.05)
+    assert [a.get_title() for a in axes[0]] == ["Qle", "Qh", "NEE"]
+    img = axes[0][2].images[0].get_array()
+    want = si[si.flux == "NEE"].set_index("parameter").ST.reindex(Space4.names).to_numpy()
+    np.testing.assert_allclose(np.asarray(img)[:, 0], want)
+    with pytest.raises(ValueError, match="no indices"):
+        sensitivity_grid(si, fluxes=("GPP",))

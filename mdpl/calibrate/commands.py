@@ -75,6 +75,13 @@ def _run(args: argparse.Namespace) -> int:
         print(summ.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         for flux, h in res.headline(source=src).items():
             print(f"  {flux}: lower RMSE at {h['improved']}/{h['sites']} sites, mean RMSE change {h['mean_rmse_change_pct']:+.1f} %")
+    cred = res.credibility()
+    if not cred.empty:
+        print("credibility (held-out daily; NEE kept: not worse than defaults by > 10 %; "
+              "at bound: moved parameters within 2 % of a bound, per site):")
+        print(cred.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    for w in res.warnings:
+        print(f"warning: {w}")
     print(f"wrote {args.out}/metrics.json, {args.out}/parameters.csv")
     return 0
 

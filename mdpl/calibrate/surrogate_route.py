@@ -150,6 +150,7 @@ def calibrate_with_surrogate(
             "groups": dict(zip([str(f.site) for f in features_list], [group_names[g] for g in groups])),
             "surrogate_kind": str(getattr(surrogate, "kind", "?")),
             "screened": sensitivity is not None,
+            "screen_threshold": float(c.screen_threshold) if sensitivity is not None else None,
             "fixed_parameters": ({str(f.site): [n for n, k in zip(space.names, row) if not k]
                                   for f, row in zip(features_list, free)} if free is not None else {}),
         },

@@ -6,6 +6,7 @@
 - :func:`heatmap`: annotated colour grid of a small table (e.g. sensitivities)
 - :func:`parameter_strip`: learned parameters inside their bounds, against PFT defaults
 - :func:`scatter_compare`: predicted vs reference with the 1:1 line and R²
+- :func:`sensitivity_grid`: total-order Sobol indices, parameter x site, one panel per flux
 - :func:`site_map`: site locations on a latitude/longitude frame, coloured by PFT group
 - :func:`metric_bars`, :func:`styled_table`, :func:`text_table`: metric tables as bars and readable tables
 """
@@ -14,6 +15,7 @@ from mdpl.plots.bars import metric_bars, styled_table, text_table
 from mdpl.plots.heatmap import heatmap
 from mdpl.plots.params import parameter_strip
 from mdpl.plots.scatter import scatter_compare
+from mdpl.plots.sensitivity import sensitivity_grid
 from mdpl.plots.series import plot_band, plot_lines, plot_series, plot_series_grid
 from mdpl.plots.sitemap import site_map
 from mdpl.plots.style import STYLES, style_for
@@ -30,6 +32,7 @@ __all__ = [
     "plot_series",
     "plot_series_grid",
     "scatter_compare",
+    "sensitivity_grid",
     "site_map",
     "style_for",
     "styled_table",
