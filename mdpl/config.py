@@ -124,6 +124,7 @@ class CalibrationConfig:
     screen_samples: int = 128  # Saltelli base samples (a power of 2); cost n x (P + 2) surrogate runs per site
     select: str = "land_model"  # land_model | surrogate: which generator checkpoint is kept (land-model loss on training days, or the surrogate's)
     candidates: int = 4  # generator checkpoints (besides the surrogate's best) checked on the land model; the PFT defaults are always a candidate
+    seeds: int = 1  # surrogates and generators trained with this many seeds (seed, seed+1, ...) on one ensemble: the spread
     gap_threshold: float = 0.5  # warn when the surrogate-model daily RMSE at the calibrated parameters exceeds this fraction of the observed std
 
 
@@ -223,6 +224,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"calibration.screen_threshold must lie in [0, 1), got {c.screen_threshold}")
     if c.screen_samples < 8 or c.screen_samples & (c.screen_samples - 1):
         raise ConfigError(f"calibration.screen_samples must be a power of 2 >= 8, got {c.screen_samples}")
+    if not 1 <= c.seeds <= 20:
+        raise ConfigError(f"calibration.seeds must lie in 1..20, got {c.seeds}")
     if c.candidates < 0 or not c.gap_threshold > 0:
         raise ConfigError(f"calibration.candidates must be >= 0 and gap_threshold > 0, got {c.candidates}, {c.gap_threshold}")
     if cfg.ensemble.sampler not in ("sobol", "lhs"):

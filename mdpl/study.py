@@ -44,6 +44,13 @@ from mdpl.errors import ConfigError
 
 SOURCES = ("default", "mdpl", "dpl", "direct", "classical")
 KIND_OF = {"mdpl": "multitask", "dpl": "singletask"}
+#: a surrogate route retrained with another seed is named f"{route}{SEED_SEP}{k}" (calibration.seeds > 1)
+SEED_SEP = "_seed"
+
+
+def _route(name: str) -> str:
+    """The route ('mdpl', 'dpl', ...) of a calibration name, seeded or not."""
+    return name.split(SEED_SEP)[0]
 
 
 # -- small helpers --------------------------------------------------------------------------
@@ -121,6 +128,35 @@ class StudyResult:
             return credibility(self.records, None, PARAMETER_SPACE, **kw)
         return credibility(self.records, self.parameters, PARAMETER_SPACE, **kw)
 
+    def seed_results(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(records, parameters) of the surrogate routes for every seed (column ``seed``; ``calibration.seeds``);
+        empty frames when the study ran one seed only."""
+        p = self.out_dir / "evaluation" / "seeds.json"
+        if not p.is_file():
+            return pd.DataFrame(), pd.DataFrame()
+        raw = json.loads(p.read_text())
+        return pd.DataFrame(raw["records"]), pd.DataFrame(raw["parameters"])
+
+    def credibility_by_seed(self, **kw) -> pd.DataFrame:
+        """:meth:`credibility` once per seed (rows: seed, source, ...); empty for a one-seed study."""
+        from mdpl.evaluate.credibility import credibility
+        from mdpl.ils.parameters import PARAMETER_SPACE
+
+        recs, params = self.seed_results()
+        if recs.empty or recs.seed.nunique() < 2:
+            return pd.DataFrame()
+        default_p = self.parameters[self.parameters.source == "default"].rename(
+            columns=lambda c: c.split(" [")[0])
+        rows = []
+        for seed, g in recs.groupby("seed"):
+            base = self.records[self.records.source == "default"]
+            p = params[params.seed == seed].drop(columns="seed")
+            pp = pd.concat([default_p, p], ignore_index=True) if set(PARAMETER_SPACE.names) <= set(p.columns) else None
+            cr = credibility(pd.concat([base, g[g.source != "default"]], ignore_index=True), pp, PARAMETER_SPACE, **kw)
+            rows.append(cr.assign(seed=int(seed)))
+        out = pd.concat(rows, ignore_index=True)
+        return out[["seed"] + [c for c in out.columns if c != "seed"]]
+
     def sensitivity(self, source: str = "mdpl") -> pd.DataFrame:
         """Sobol indices of the screen behind ``source`` (site, flux, parameter, S1, ST, calibrated); empty if none."""
         cal = self.calibrations.get(source)
@@ -194,10 +230,10 @@ def _ensemble(cfg: Config, datasets, model, out: Path, progress: bool):
                         max_trim_days=getattr(cfg.ensemble, "max_trim_days", 0), progress=progress)
 
 
-def _surrogate(cfg: Config, store, kind: str, out: Path, device, progress: bool, fp: str):
+def _surrogate(cfg: Config, store, kind: str, out: Path, device, progress: bool, fp: str, name: str | None = None):
     from mdpl.calibrate.surrogate_training import TrainedSurrogate, train_surrogate
 
-    d = out / "surrogates" / kind
+    d = out / "surrogates" / (name or kind)
     if _stage_done(d, fp):
         return TrainedSurrogate.load(d, device=device)
     sur = train_surrogate(store, surrogate_config(cfg), kind=kind, device=device, seed=cfg.seed, progress=progress)
@@ -223,14 +259,14 @@ def _fidelity(sur, store, kind: str, out: Path, fp: str) -> dict:
 
 
 def _calibrate(source: str, cfg: Config, *, model, datasets, feats, split, surrogates, out: Path, fp: str, progress: bool,
-               store=None, device="cpu"):
+               store=None, device="cpu", name: str | None = None):
     from mdpl.calibrate.classical import calibrate_classical
     from mdpl.calibrate.direct import calibrate_direct
     from mdpl.calibrate.surrogate_route import calibrate_mdpl
     from mdpl.calibrate.surrogate_training import TrainedSurrogate
 
-    d = out / "calibration" / source
-    refined_dir = out / "refine" / source
+    d = out / "calibration" / (name or source)
+    refined_dir = out / "refine" / (name or source)
     if CalibrationResult.exists(d) and _stage_done(d, fp):
         if source in KIND_OF and (refined_dir / "surrogate").is_dir():  # the gap report needs the refined surrogate
             surrogates[KIND_OF[source]] = TrainedSurrogate.load(refined_dir / "surrogate", device=device)
@@ -308,7 +344,7 @@ def _candidate_params(cfg: Config, calibrations: dict[str, CalibrationResult]) -
 
     if cfg.calibration.select != "land_model":
         return {}
-    return {candidate_key(src, e): p for src, res in calibrations.items() if src in KIND_OF
+    return {candidate_key(src, e): p for src, res in calibrations.items() if _route(src) in KIND_OF
             for e, p in sorted(res.candidates.items())}
 
 
@@ -322,7 +358,7 @@ def _select(cfg: Config, calibrations, feats, sims, split, default_params, out: 
     if cfg.calibration.select != "land_model":
         return rows
     for src, res in calibrations.items():
-        if src not in KIND_OF or not res.candidates:
+        if _route(src) not in KIND_OF or not res.candidates:
             continue
         raw = _generator_params(res)
         chosen, sel, notes = select_candidates(feats, sims, split, src, res.candidates, default_params,
@@ -431,6 +467,54 @@ def write_parameters_csv(calibrations: dict[str, CalibrationResult], default: Ca
     return path
 
 
+def _seeded_calibrations(cfg: Config, sources, store, need_kinds, *, model, datasets, feats, split, out: Path, device,
+                         progress: bool, sur_fp: str, cal_fp: str, timings: dict) -> dict[str, CalibrationResult]:
+    """``calibration.seeds - 1`` more surrogates and generators per surrogate route (seeds seed+1, ...), on the
+    same ensemble: the spread over seeds of the parameters and the skill. Keys: f"{route}{SEED_SEP}{k}"."""
+    import copy
+
+    out_cals: dict[str, CalibrationResult] = {}
+    n = int(getattr(cfg.calibration, "seeds", 1))
+    routes = [s for s in sources if s in KIND_OF]
+    if n <= 1 or not routes or store is None:
+        return out_cals
+    for k in range(1, n):
+        cfg_k = copy.deepcopy(cfg)
+        cfg_k.seed = int(cfg.seed) + k
+        t = time.perf_counter()
+        surs = {}
+        for kind in dict.fromkeys(KIND_OF[r] for r in routes):
+            _log(progress, f"surrogate: {kind}, seed {cfg_k.seed}")
+            surs[kind] = _surrogate(cfg_k, store, kind, out, device, progress, _fingerprint(sur_fp, kind, k),
+                                    name=f"{kind}{SEED_SEP}{k}")
+            surs[kind].freeze()
+        for r in routes:
+            name = f"{r}{SEED_SEP}{k}"
+            _log(progress, f"calibration: {r}, seed {cfg_k.seed}")
+            out_cals[name] = _calibrate(r, cfg_k, model=model, datasets=datasets, feats=feats, split=split,
+                                        surrogates=surs, out=out, fp=_fingerprint(cal_fp, r, k), progress=progress,
+                                        store=store, device=device, name=name)
+        timings[f"seed_{k}_s"] = time.perf_counter() - t
+    return out_cals
+
+
+def _write_seed_records(eval_dir: Path, cfg: Config, records: list[dict], seeded_records: list[dict],
+                        calibrations: dict, seeded: dict) -> None:
+    """evaluation/seeds.json: the surrogate routes' records and parameters for every seed (seed 0 = the headline)."""
+    rows = [{**r, "seed": int(cfg.seed)} for r in records if r["source"] in KIND_OF or r["source"] == "default"]
+    for r in seeded_records:
+        name = r["source"]
+        if name == "default":
+            continue
+        rows.append({**r, "source": _route(name), "seed": int(cfg.seed) + int(name.split(SEED_SEP)[1])})
+    params = []
+    for name, res in {**{k: v for k, v in calibrations.items() if k in KIND_OF}, **seeded}.items():
+        seed = int(cfg.seed) + (int(name.split(SEED_SEP)[1]) if SEED_SEP in name else 0)
+        params += [{"site": s, "source": _route(name), "seed": seed, **dict(zip(res.param_names, map(float, p)))}
+                   for s, p in zip(res.sites, res.params)]
+    atomic_write_text(eval_dir / "seeds.json", json.dumps({"records": rows, "parameters": params}, indent=1))
+
+
 # -- the study ------------------------------------------------------------------------------
 def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, model=None, device=None) -> StudyResult:
     """Run (or resume) the whole study into ``out_dir`` and return it loaded.
@@ -496,11 +580,14 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
                                        surrogates=surrogates, out=out, fp=_fingerprint(cal_fp, src), progress=progress,
                                        store=store if need_kinds else None, device=dev)
         timings[f"calibrate_{src}_s"] = time.perf_counter() - t
+    seeded = _seeded_calibrations(cfg, sources, store, need_kinds, model=model, datasets=datasets, feats=feats,
+                                  split=split, out=out, device=dev, progress=progress, sur_fp=sur_fp if need_kinds else "",
+                                  cal_fp=cal_fp, timings=timings)
 
     space = model.parameter_space
     default = CalibrationResult("default", site_names, list(space.names), list(space.units), _default_params(model, feats))
-    run_params = {"default": default.params, **{k: _generator_params(v) for k, v in calibrations.items()}}
-    checks = _candidate_params(cfg, calibrations)
+    run_params = {"default": default.params, **{k: _generator_params(v) for k, v in {**calibrations, **seeded}.items()}}
+    checks = _candidate_params(cfg, {**calibrations, **seeded})
     eval_dir = out / "evaluation"
     eval_fp = _fingerprint(cal_fp, sources, {k: np.round(np.asarray(v, np.float64), 8).tolist()
                                              for k, v in {**run_params, **checks}.items()})
@@ -514,12 +601,15 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
         _log(progress, f"land-model runs: {', '.join(run_params)}"
                        + (f" and {len(checks)} generator checkpoints" if checks else ""))
         sims = run_sources(model, datasets, {**run_params, **checks}, progress=progress)
-        selection = _select(cfg, calibrations, feats, sims, split, default.params, out)
+        selection = _select(cfg, {**calibrations, **seeded}, feats, sims, split, default.params, out)
+        seed_sims = [{k: v for k, v in sim.items() if k in seeded or k == "default"} for sim in sims]
         for sim in sims:
             for k in list(sim):
-                if k in checks or (k == "default" and "default" not in sources):
+                if k in checks or k in seeded or (k == "default" and "default" not in sources):
                     del sim[k]
         records = score_sources(feats, sims, split)
+        _write_seed_records(eval_dir, cfg, records, score_sources(feats, seed_sims, split) if seeded else [],
+                            calibrations, seeded)
         series = {str(f.site): sim for f, sim in zip(feats, sims)}
         timings["evaluate_s"] = time.perf_counter() - t
         for f, sp in zip(feats, split):

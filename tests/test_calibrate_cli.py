@@ -169,3 +169,30 @@ def test_refinement_rounds_run_the_land_model_around_the_calibration_and_resume(
     assert main(["calibrate", "--mode", "quick", "--out", str(out), "--config", str(path), "--device", "cpu",
                  "--sources", "default", "mdpl"]) == 0
     assert (out / "refine" / "mdpl" / "round1" / "manifest.json").stat().st_mtime_ns == before
+
+
+def test_seeds_retrain_surrogates_and_generators_on_one_ensemble_and_report_the_spread(patched, tmp_path):
+    cfg = yaml.safe_load(patched.read_text())
+    cfg.setdefault("calibration", {})["seeds"] = 2
+    path = tmp_path / "seeds.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "seeds"
+    assert main(["calibrate", "--mode", "quick", "--out", str(out), "--config", str(path), "--device", "cpu",
+                 "--sources", "default", "mdpl"]) == 0
+    from mdpl.study import load_study
+
+    st = load_study(out)
+    recs, params = st.seed_results()
+    assert sorted(recs.seed.unique()) == [0, 1] and set(recs.source) == {"default", "mdpl"}
+    assert sorted(params.seed.unique()) == [0, 1] and len(params) == 2 * 2
+    assert (out / "surrogates" / "multitask_seed1" / "surrogate.pt").is_file()
+    # seed 0 is the headline: its records are the study's own
+    mine = recs[(recs.seed == 0) & (recs.source == "mdpl")].sort_values(["site", "flux", "period", "scale"])
+    head = st.records[st.records.source == "mdpl"].sort_values(["site", "flux", "period", "scale"])
+    np.testing.assert_allclose(mine.rmse.to_numpy(), head.rmse.to_numpy())
+    # another seed gives other parameters (the spread is real), all inside the bounds
+    p0 = params[params.seed == 0].drop(columns=["site", "source", "seed"]).to_numpy()
+    p1 = params[params.seed == 1].drop(columns=["site", "source", "seed"]).to_numpy()
+    assert not np.allclose(p0, p1)
+    cred = st.credibility_by_seed()
+    assert list(cred.seed) == [0, 1] and set(cred.source) == {"mdpl"}
