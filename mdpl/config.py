@@ -75,7 +75,7 @@ class SurrogateConfig:
     kind: str = "multitask"  # multitask | singletask
     tasks: list[str] = field(default_factory=lambda: ["Qle", "Qh", "NEE"])
     hidden_size: int = 32  # forcing encoder (multitask) / per-flux LSTM (singletask unless set below)
-    singletask_hidden_size: int = 0  # 0: same as hidden_size
+    singletask_hidden_size: int = 0  # 0: matched to the multitask surrogate's weight count (fair MdPL vs dPL)
     n_experts: int = 2  # shared experts (MMoE)
     task_experts: int = 1  # private experts per task (PLE); 0 = plain MMoE
     expert_size: int = 0  # 0: same as hidden_size

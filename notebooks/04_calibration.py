@@ -132,6 +132,40 @@ cap.table(cost, "What each calibration cost: wall-clock time on this machine, ru
                 "calibration window and runs of the surrogate.", units="s for wall time; counts for runs")
 
 # %% [markdown]
+# ### Can the result be believed?
+#
+# A better score can come from the wrong reason. For each route: at how
+# many sites both fluxes improve, whether NEE (never calibrated) is kept,
+# and how many of the parameters calibration moved end on a wall of their
+# box (within 2 %, a sign that the parameters absorb a model or data error).
+# With several seeds (`calibration.seeds`), the same counts per seed show
+# whether a gain survives retraining the surrogate and the generator.
+
+# %%
+cred = study.credibility()
+if len(cred):
+    cap.table(cred.set_index("source"), f"Credibility of each calibration, daily, {period} period: sites where both "
+              "Qle and Qh beat the defaults, mean RMSE change of the two (%), sites where NEE is not worse than with "
+              "the defaults by more than 10 %, and per site the moved parameters within 2 % of a bound.",
+              units="counts of sites; % for the change; parameters per site")
+by_seed = study.credibility_by_seed()
+if len(by_seed):
+    spread = by_seed.groupby("source")[["both_better", "mean_rmse_change_pct", "nee_kept", "at_bound_per_site"]]
+    cap.table(pd.concat({"mean": spread.mean(), "min": spread.min(), "max": spread.max()}, axis=1),
+              f"The same counts over {by_seed.seed.nunique()} seeds of the surrogate and the generator (one "
+              "ensemble): mean, smallest and largest.", units="as above")
+sel = [r for src in ("mdpl", "dpl") if src in study.calibrations
+       for r in study.calibrations[src].info.get("selection", [])]
+if sel:
+    sel = pd.DataFrame(sel)
+    kept = sel[sel.chosen == "default"]
+    show_markdown(f"The land-model check (generator checkpoints and the PFT defaults run through the land model, the "
+                  f"lowest training loss kept) kept the defaults at {len(kept)} of {len(sel)} site-route pairs"
+                  + (": " + ", ".join(f"{r.site} ({r.source})" for r in kept.itertuples()) if len(kept) else "") + ".")
+if study.warnings:
+    show_markdown("**Warnings of this study:**\n\n" + "\n".join(f"- {w}" for w in study.warnings))
+
+# %% [markdown]
 # ## What it shows
 
 # %%

@@ -217,3 +217,17 @@ def test_sensitivity_grid_draws_the_indices_it_is_given():
     np.testing.assert_allclose(np.asarray(img)[:, 0], want)
     with pytest.raises(ValueError, match="no indices"):
         sensitivity_grid(si, fluxes=("GPP",))
+
+
+def test_dpl_surrogate_is_matched_to_the_multitask_weight_count():
+    from mdpl.calibrate.surrogate_training import _hyper_from_cfg
+    from mdpl.config import SurrogateConfig
+    from mdpl.models.surrogate import build_surrogate
+
+    cfg = SurrogateConfig()
+    n = dict(n_forcing=12, n_params=11, n_static=13)
+    counts = {k: sum(p.numel() for p in build_surrogate(k, tasks=cfg.tasks, **_hyper_from_cfg(cfg, k, *n.values())).parameters())
+              for k in ("multitask", "singletask")}
+    assert abs(counts["singletask"] - counts["multitask"]) / counts["multitask"] < 0.05
+    cfg.singletask_hidden_size = 8  # an explicit width is kept
+    assert _hyper_from_cfg(cfg, "singletask", *n.values())["hidden_size"] == 8

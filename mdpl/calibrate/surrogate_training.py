@@ -231,8 +231,29 @@ def _hyper_from_cfg(cfg, kind: str, n_forcing: int, n_params: int, n_static: int
         hyper.update(hidden_size=cfg.hidden_size, n_experts=cfg.n_experts, task_experts=cfg.task_experts,
                      expert_size=cfg.expert_size or cfg.hidden_size, state_size=cfg.state_size)
     else:
-        hyper.update(hidden_size=cfg.singletask_hidden_size or cfg.hidden_size)
+        hyper.update(hidden_size=cfg.singletask_hidden_size or matched_singletask_hidden(cfg, n_forcing, n_params, n_static))
     return hyper
+
+
+def matched_singletask_hidden(cfg, n_forcing: int, n_params: int, n_static: int) -> int:
+    """LSTM width of the single-task surrogate whose weight count is closest to the multi-task one's.
+
+    MdPL against dPL is then a comparison of architectures (shared encoder and
+    gated heads vs one network per flux), not of network size.
+    """
+    from mdpl.models.surrogate import build_surrogate
+
+    def count(kind, **h):
+        net = build_surrogate(kind, n_forcing=n_forcing, n_params=n_params, n_static=n_static, tasks=cfg.tasks, **h)
+        return sum(p.numel() for p in net.parameters())
+
+    target = count("multitask", hidden_size=cfg.hidden_size, n_experts=cfg.n_experts, task_experts=cfg.task_experts,
+                   expert_size=cfg.expert_size or cfg.hidden_size, state_size=cfg.state_size)
+    lo, hi = 1, 8 * max(int(cfg.hidden_size), 1)  # the weight count grows with the width: bisect
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if count("singletask", hidden_size=mid) <= target else (lo, mid)
+    return min((lo, hi), key=lambda h: abs(count("singletask", hidden_size=h) - target))
 
 
 def _masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
