@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from mdpl.calibrate.result import CalibrationResult, atomic_write_text
+from mdpl.calibrate.selection import SEP as SEL_SEP  # candidate keys: f"{source}@{epoch}"
 from mdpl.config import Config, config_to_dict, save_config
 from mdpl.errors import ConfigError
 
@@ -358,17 +359,22 @@ def _select(cfg: Config, calibrations, feats, sims, split, default_params, out: 
     if cfg.calibration.select != "land_model":
         return rows
     for src, res in calibrations.items():
-        if _route(src) not in KIND_OF or not res.candidates:
-            continue
         raw = _generator_params(res)
-        chosen, sel, notes = select_candidates(feats, sims, split, src, res.candidates, default_params,
+        candidates = res.candidates
+        if _route(src) not in KIND_OF:  # direct, classical: their own result against the defaults
+            candidates = {-1: raw}
+            for sim in sims:
+                sim[candidate_key(src, -1)] = sim[src]
+        if not candidates:
+            continue
+        chosen, sel, notes = select_candidates(feats, sims, split, src, candidates, default_params,
                                                calibration_tasks(cfg), target_basis(cfg))
         for i, r in enumerate(sel):
             key = "default" if r["chosen"] == "default" else candidate_key(src, int(r["chosen"]))
             sims[i][src] = sims[i][key]
         res.info["generator_params"] = {s: dict(zip(res.param_names, map(float, row))) for s, row in zip(res.sites, raw)}
         res.info["selection"] = sel
-        res.info["land_model_checks_per_site"] = len(res.candidates) + 1
+        res.info["land_model_checks_per_site"] = len(candidates) + 1
         res.notes = [n for n in res.notes if "checkpoint beat the PFT defaults" not in n] + notes
         res.params = chosen
         res.save(out / "calibration" / src)
@@ -605,7 +611,7 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
         seed_sims = [{k: v for k, v in sim.items() if k in seeded or k == "default"} for sim in sims]
         for sim in sims:
             for k in list(sim):
-                if k in checks or k in seeded or (k == "default" and "default" not in sources):
+                if k in checks or k in seeded or SEL_SEP in k or (k == "default" and "default" not in sources):
                     del sim[k]
         records = score_sources(feats, sims, split)
         _write_seed_records(eval_dir, cfg, records, score_sources(feats, seed_sims, split) if seeded else [],

@@ -70,6 +70,16 @@ def test_calibrate_writes_metrics_parameters_checkpoints_and_config(patched, tmp
     assert "capacity_mm [kg m-2]" in params.columns and "albedo [1]" in params.columns
     assert len(params) == 2 * 4
     assert yaml.safe_load((out / "config.yaml").read_text())["seed"] == 3
+    # every route went through the land-model check on training days, the PFT defaults a candidate
+    for src in ("mdpl", "dpl", "direct"):
+        info = json.loads((out / "calibration" / src / "result.json").read_text())["info"]
+        assert [r["site"] for r in info["selection"]] == ["SYN-A", "SYN-B"]
+        assert all(r["chosen"] == "default" or np.isfinite(r["loss_" + r["chosen"]]) for r in info["selection"])
+        kept = params[(params.source == src)].drop(columns=["source"]).set_index("site")
+        for r in info["selection"]:
+            if r["chosen"] == "default":  # the defaults were kept: the parameters are the defaults
+                d = params[(params.source == "default") & (params.site == r["site"])].drop(columns=["source", "site"])
+                np.testing.assert_allclose(kept.loc[r["site"]].to_numpy(float), d.to_numpy(float)[0])
     for ckpt in ("surrogates/multitask/surrogate.pt", "surrogates/singletask/surrogate.pt",
                  "calibration/mdpl/generator.pt", "calibration/direct/generator.pt"):
         assert (out / ckpt).is_file(), ckpt

@@ -10,7 +10,7 @@ For each parameter source, over the sites of a study:
   default) within ``bound_tol`` (2 %) of a bound of their box, unit-cube
   distance, mean per site; ``at_bound_any_per_site`` counts every parameter.
 
-:func:`credibility` returns one row per source; :func:`bound_hits` the
+:func:`credibility` returns one row per source; :func:`positions` the
 per-site, per-parameter detail.
 """
 
@@ -29,7 +29,7 @@ def _unit(space, x: np.ndarray) -> np.ndarray:
     return np.asarray(space.to_unit(np.asarray(x, float)), float)
 
 
-def bound_hits(parameters: pd.DataFrame, space, *, tol: float = BOUND_TOL, source_default: str = "default") -> pd.DataFrame:
+def positions(parameters: pd.DataFrame, space, *, tol: float = BOUND_TOL, source_default: str = "default") -> pd.DataFrame:
     """Rows (site, source, parameter, unit, at_bound, moved) from a ``parameters.csv`` frame.
 
     Columns of ``parameters`` are ``site``, ``source`` and one per parameter
@@ -58,7 +58,7 @@ def credibility(records: pd.DataFrame, parameters: pd.DataFrame, space, *, perio
     """One row per calibrated source: the counts in the module docstring."""
     r = records[(records.period == period) & (records.scale == scale)]
     piv = r.pivot_table(index=["site", "flux"], columns="source", values="rmse")
-    hits = bound_hits(parameters, space, tol=bound_tol) if parameters is not None and len(parameters) else pd.DataFrame()
+    hits = positions(parameters, space, tol=bound_tol) if parameters is not None and len(parameters) else pd.DataFrame()
     out = []
     for src in [s for s in piv.columns if s != "default"]:
         if "default" not in piv.columns:
