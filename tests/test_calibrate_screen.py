@@ -231,3 +231,15 @@ def test_dpl_surrogate_is_matched_to_the_multitask_weight_count():
     assert abs(counts["singletask"] - counts["multitask"]) / counts["multitask"] < 0.05
     cfg.singletask_hidden_size = 8  # an explicit width is kept
     assert _hyper_from_cfg(cfg, "singletask", *n.values())["hidden_size"] == 8
+
+
+def test_structure_fixes_respiration_unless_nee_is_a_target():
+    from mdpl.ils.parameters import PARAMETER_SPACE
+
+    assert PARAMETER_SPACE.reaches == {"resp_base": ("NEE",), "q10": ("NEE",)}
+    names = PARAMETER_SPACE.names
+    # a surrogate's noise gives q10 a total index above the threshold: the structure still fixes it
+    si = pd.DataFrame([{"site": "A", "flux": "Qle", "parameter": n, "ST": 0.3} for n in names])
+    m = free_mask(si, ["A"], names, ["Qle", "Qh"], 0.05, PARAMETER_SPACE.reaches)
+    assert {n for n, k in zip(names, m[0]) if not k} == {"resp_base", "q10"}
+    assert free_mask(si, ["A"], names, ["Qle", "NEE"], 0.05, PARAMETER_SPACE.reaches).all()

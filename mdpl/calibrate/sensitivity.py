@@ -11,8 +11,9 @@ land-model run.
 
 A parameter whose ST stays below ``threshold`` for every calibrated flux at a
 site cannot be identified there: calibration leaves it at its PFT default
-(:func:`free_mask`). Respiration parameters, which reach only NEE, so stay put
-unless NEE is a target. Indices are also computed for NEE, uncalibrated, so
+(:func:`free_mask`). Parameters that by the model's structure reach only
+other fluxes (``space.reaches``: respiration enters NEE alone) stay put too,
+unless one of their fluxes is a target, whatever the surrogate's noise says. Indices are also computed for NEE, uncalibrated, so
 the book can show which parameter controls which flux where.
 
 The surrogate's indices are checked on the land model itself with the
@@ -119,13 +120,19 @@ def sobol_screen(surrogate, features_list: Sequence, train_masks: Sequence, *, b
 
 
 def free_mask(indices: pd.DataFrame, sites: Sequence[str], names: Sequence[str], tasks: Sequence[str],
-              threshold: float) -> np.ndarray:
+              threshold: float, reaches: dict[str, Sequence[str]] | None = None) -> np.ndarray:
     """(n_sites, P) bool: parameter j is calibrated at site i when its ST reaches ``threshold`` for a calibrated flux.
 
-    A site without indices for any task keeps every parameter free (nothing
+    ``reaches`` (the model's ``space.reaches``): parameters that by the
+    model's structure change only the fluxes listed; they stay fixed unless
+    one of those is calibrated, whatever a surrogate's noise says. A site
+    without indices for any task keeps every other parameter free (nothing
     was screened, so nothing is fixed).
     """
     out = np.ones((len(sites), len(names)), dtype=bool)
+    for j, n in enumerate(names):
+        if reaches and n in reaches and not set(reaches[n]) & set(tasks):
+            out[:, j] = False
     if indices is None or indices.empty or threshold <= 0:
         return out
     sub = indices[indices.flux.isin(list(tasks))]
@@ -134,7 +141,7 @@ def free_mask(indices: pd.DataFrame, sites: Sequence[str], names: Sequence[str],
         if g.empty:
             continue
         st = g.groupby("parameter").ST.max()
-        out[i] = [bool(st.get(n, np.inf) >= threshold) for n in names]
+        out[i] &= [bool(st.get(n, np.inf) >= threshold) for n in names]
     return out
 
 

@@ -99,7 +99,7 @@ def calibrate_with_surrogate(
         sensitivity = sobol_screen(surrogate, features_list, masks, basis=target_basis(cfg), n_base=c.screen_samples,
                                    seed=cfg.seed)
         free = free_mask(sensitivity, [str(f.site) for f in features_list], space.names, list(weights),
-                         c.screen_threshold)
+                         c.screen_threshold, getattr(space, "reaches", None))
         sensitivity = sensitivity.assign(calibrated=[bool(free[[str(f.site) for f in features_list].index(r.site),
                                                                  space.names.index(r.parameter)])
                                                      for r in sensitivity.itertuples()])

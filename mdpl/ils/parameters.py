@@ -96,6 +96,8 @@ class ParameterSpace:
             bad = [n for n, lo, hi in zip(self.names, self.lower, self.upper) if lo >= hi]
             raise ModelError(f"parameter bounds empty for {', '.join(bad)}")
         self._defaults = dict(_DEFAULTS if defaults is None else defaults)
+        #: parameter -> the only output fluxes it can change (by the model's structure); absent: any flux
+        self.reaches: dict[str, tuple[str, ...]] = {k: v for k, v in REACHES.items() if k in self.names}
 
     @property
     def n(self) -> int:
@@ -210,6 +212,10 @@ class ParameterSpace:
         return [dict(name=s.name, units=s.units, lower=s.lower, upper=s.upper,
                      scale="log" if s.log else "linear", description=s.description) for s in self.specs]
 
+
+#: parameters that by the model's structure reach only some fluxes: ecosystem respiration (R10, Q10) enters
+#: NEE alone, never the energy balance, so no fit to Qle/Qh may move it (mdpl.calibrate.sensitivity.free_mask)
+REACHES: dict[str, tuple[str, ...]] = {"resp_base": ("NEE",), "q10": ("NEE",)}
 
 #: the parameter space of the embedded model
 PARAMETER_SPACE = ParameterSpace()
