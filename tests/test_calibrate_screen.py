@@ -243,3 +243,18 @@ def test_structure_fixes_respiration_unless_nee_is_a_target():
     m = free_mask(si, ["A"], names, ["Qle", "Qh"], 0.05, PARAMETER_SPACE.reaches)
     assert {n for n, k in zip(names, m[0]) if not k} == {"resp_base", "q10"}
     assert free_mask(si, ["A"], names, ["Qle", "NEE"], 0.05, PARAMETER_SPACE.reaches).all()
+
+
+def test_screen_needs_only_the_days_up_to_the_last_training_day():
+    f = site()
+    train = np.zeros(f.n_days, bool)
+    train[:100] = True
+    seen = []
+
+    class Spy(Surrogate4):
+        def predict(self, g, params):
+            seen.append(g.n_days)
+            return super().predict(g, params)
+
+    a = sobol_screen(Spy(), [f], [train], n_base=32)
+    assert set(seen) == {100} and len(a) == 3 * 4

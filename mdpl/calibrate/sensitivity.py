@@ -84,6 +84,18 @@ def site_observations(features, train_mask, fluxes: Sequence[str], basis) -> tup
     return obs, mask
 
 
+def _through_last_training_day(f, train):
+    """The site's features cut after its last training day (a causal surrogate needs no more)."""
+    import dataclasses
+
+    idx = np.flatnonzero(np.asarray(train, bool))
+    if idx.size == 0 or idx[-1] + 1 >= f.n_days or not dataclasses.is_dataclass(f):
+        return f
+    n = int(idx[-1]) + 1
+    return dataclasses.replace(f, days=f.days[:n], forcing=f.forcing[:n], doy=np.asarray(f.doy)[:n],
+                               obs={k: v[:n] for k, v in f.obs.items()}, obs_mask={k: v[:n] for k, v in f.obs_mask.items()})
+
+
 def sobol_screen(surrogate, features_list: Sequence, train_masks: Sequence, *, basis="observed", n_base: int = 128,
                  seed: int = 0, chunk: int = 1024, fluxes: Sequence[str] = REPORTED_FLUXES) -> pd.DataFrame:
     """Sobol indices of every parameter per site and flux, through ``surrogate``.
@@ -102,6 +114,9 @@ def sobol_screen(surrogate, features_list: Sequence, train_masks: Sequence, *, b
     rows = []
     for f, train in zip(features_list, train_masks):
         obs, mask = site_observations(f, train, tasks, basis)
+        f = _through_last_training_day(f, train)  # the surrogates are causal: later days cannot change the loss
+        obs = {k: v[: f.n_days] for k, v in obs.items()}
+        mask = {k: v[: f.n_days] for k, v in mask.items()}
         parts: dict[str, list[np.ndarray]] = {k: [] for k in obs}
         with torch.no_grad():
             for a in range(0, len(theta), chunk):
