@@ -258,3 +258,16 @@ def test_screen_needs_only_the_days_up_to_the_last_training_day():
 
     a = sobol_screen(Spy(), [f], [train], n_base=32)
     assert set(seen) == {100} and len(a) == 3 * 4
+
+
+def test_gap_warnings_name_calibrated_fluxes_whose_surrogate_strays_from_the_model():
+    from mdpl.study import gap_warnings
+
+    f = site()
+    sd = float(np.std(f.obs["Qle"]))
+    gap = [{"site": "A", "source": "mdpl", "surrogate": "multitask", "flux": "Qle", "rmse": 0.6 * sd},
+           {"site": "A", "source": "mdpl", "surrogate": "multitask", "flux": "Qh", "rmse": 0.01},
+           {"site": "A", "source": "mdpl", "surrogate": "multitask", "flux": "NEE", "rmse": 1e3}]
+    w = gap_warnings(gap, [f], 0.5)
+    assert len(w) == 1 and "Qle" in w[0] and "0.60 x the observed std" in w[0]
+    assert gap_warnings(gap, [f], 0.7) == []
