@@ -97,7 +97,7 @@ class SurrogateConfig:
 class CalibrationConfig:
     """Parameter generator training."""
 
-    mode: str = "site"  # site | pft | all
+    mode: str = "all"  # all: one generator g(forcing, attributes) for every site (the paper) | site: free parameters per site | pft
     task_weights: dict[str, float] = field(default_factory=lambda: {"Qle": 1.0, "Qh": 1.0})
     epochs: int = 200
     learning_rate: float = 1e-2

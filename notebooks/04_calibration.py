@@ -16,9 +16,10 @@
 #
 # ## Overview
 #
-# Paper experiment 1. At each site a parameter generator learns that site's
-# parameters; the land model is then rerun with them and compared with the
-# tower. Four parameter sources compete:
+# Paper experiment 1. One parameter generator, shared by all sites, learns
+# each site's parameters from that site's forcing and attributes; the land
+# model is then rerun with them and compared with the tower. Four parameter
+# sources compete:
 #
 # - **default**: the land model's per-IGBP table (no calibration);
 # - **dPL**: generator trained through the single-task surrogates {cite:p}`tsai2021dpl`;
