@@ -127,6 +127,11 @@ class StudyResult:
         cols = [c.split(" [")[0] for c in self.parameters.columns]
         if not set(PARAMETER_SPACE.names) <= set(cols):  # another model's parameters: no bound count
             return credibility(self.records, None, PARAMETER_SPACE, **kw)
+        cfg = self.out_dir / "config.yaml"
+        if "trust_radius" not in kw and cfg.is_file():
+            import yaml
+
+            kw["trust_radius"] = float((yaml.safe_load(cfg.read_text()) or {}).get("calibration", {}).get("trust_radius", 0.0))
         return credibility(self.records, self.parameters, PARAMETER_SPACE, **kw)
 
     def seed_results(self) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -271,3 +271,19 @@ def test_gap_warnings_name_calibrated_fluxes_whose_surrogate_strays_from_the_mod
     w = gap_warnings(gap, [f], 0.5)
     assert len(w) == 1 and "Qle" in w[0] and "0.60 x the observed std" in w[0]
     assert gap_warnings(gap, [f], 0.7) == []
+
+
+def test_a_trust_region_moves_the_walls_in_and_credibility_counts_its_edge():
+    from mdpl.evaluate.credibility import credibility
+
+    space = Space4()
+    space.to_unit = lambda x: (np.asarray(x, float) - space.lower) / (space.upper - space.lower)
+    d = space.defaults("GRA")
+    rec = [{"site": "A", "flux": f, "period": "test", "scale": "daily", "source": s, "rmse": 1.0}
+           for f in ("Qle", "Qh", "NEE") for s in ("default", "mdpl")]
+    edge = d[0] + 0.3 * (space.upper[0] - space.lower[0])  # a moved exactly to the trust-region edge
+    params = pd.DataFrame([{"site": "A", "source": "default", "a": d[0], "b": d[1], "c": d[2], "r": d[3]},
+                           {"site": "A", "source": "mdpl", "a": edge, "b": d[1], "c": d[2], "r": d[3]}])
+    row = credibility(pd.DataFrame(rec), params, space, trust_radius=0.3).iloc[0]
+    assert row.at_bound_per_site == 0 and row.at_trust_edge_per_site == 1
+    assert "at_trust_edge_per_site" not in credibility(pd.DataFrame(rec), params, space).columns

@@ -8,7 +8,8 @@ For each parameter source, over the sites of a study:
   defaults by more than ``nee_tolerance`` (10 %) in held-out daily RMSE;
 - ``at_bound_per_site``: calibrated parameters (those that moved off their
   default) within ``bound_tol`` (2 %) of a bound of their box, unit-cube
-  distance, mean per site; ``at_bound_any_per_site`` counts every parameter.
+  distance, mean per site; ``at_bound_any_per_site`` counts every parameter
+  (and ``at_trust_edge_per_site`` those on the edge of a trust region).
 
 :func:`credibility` returns one row per source; :func:`positions` the
 per-site, per-parameter detail.
@@ -54,8 +55,14 @@ def positions(parameters: pd.DataFrame, space, *, tol: float = BOUND_TOL, source
 
 
 def credibility(records: pd.DataFrame, parameters: pd.DataFrame, space, *, period: str = "test", scale: str = "daily",
-                nee_tolerance: float = NEE_TOLERANCE, bound_tol: float = BOUND_TOL) -> pd.DataFrame:
-    """One row per calibrated source: the counts in the module docstring."""
+                nee_tolerance: float = NEE_TOLERANCE, bound_tol: float = BOUND_TOL,
+                trust_radius: float = 0.0) -> pd.DataFrame:
+    """One row per calibrated source: the counts in the module docstring.
+
+    With a ``trust_radius`` (``calibration.trust_radius``) the walls move in:
+    ``at_trust_edge_per_site`` counts the parameters within ``bound_tol`` of
+    the edge of their trust region, a wall like the box's.
+    """
     r = records[(records.period == period) & (records.scale == scale)]
     piv = r.pivot_table(index=["site", "flux"], columns="source", values="rmse")
     hits = positions(parameters, space, tol=bound_tol) if parameters is not None and len(parameters) else pd.DataFrame()
@@ -90,5 +97,9 @@ def credibility(records: pd.DataFrame, parameters: pd.DataFrame, space, *, perio
             row["at_bound_per_site"] = float(per_site.apply(lambda g: int((g.at_bound & g.moved).sum())).mean())
             row["at_bound_any_per_site"] = float(per_site.at_bound.sum().mean())
             row["moved_per_site"] = float(per_site.moved.sum().mean())
+            if trust_radius > 0:
+                d = hits[hits.source == "default"].set_index(["site", "parameter"]).unit
+                dist = (h.set_index(["site", "parameter"]).unit - d).abs()
+                row["at_trust_edge_per_site"] = float((dist >= trust_radius - bound_tol).groupby(level=0).sum().mean())
         out.append(row)
     return pd.DataFrame(out)
