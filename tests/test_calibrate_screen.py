@@ -287,3 +287,10 @@ def test_a_trust_region_moves_the_walls_in_and_credibility_counts_its_edge():
     row = credibility(pd.DataFrame(rec), params, space, trust_radius=0.3).iloc[0]
     assert row.at_bound_per_site == 0 and row.at_trust_edge_per_site == 1
     assert "at_trust_edge_per_site" not in credibility(pd.DataFrame(rec), params, space).columns
+
+
+def test_a_flux_without_measured_training_days_gets_no_index_instead_of_an_error():
+    f = site()
+    f.obs_mask["NEE"] = np.zeros(f.n_days, bool)  # a twin or a site without NEE observations
+    si = sobol_screen(Surrogate4(), [f], [np.ones(f.n_days, bool)], n_base=32)
+    assert set(si.flux) == {"Qle", "Qh"}

@@ -124,6 +124,8 @@ def sobol_screen(surrogate, features_list: Sequence, train_masks: Sequence, *, b
                 for k, v in terms.items():
                     parts[k].append(v)
         for k, vs in parts.items():
+            if not vs:  # fewer than two measured training days of this flux: no index
+                continue
             y = np.concatenate(vs)
             if not np.all(np.isfinite(y)) or np.var(y) <= 0:
                 continue
