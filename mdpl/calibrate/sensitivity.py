@@ -189,7 +189,10 @@ def ensemble_first_order(store, features_list: Sequence, train_masks: Sequence, 
         mask = {k: inside & v[np.maximum(pos, 0)] for k, v in mask.items()}
         for k in obs:
             sim = torch.as_tensor(store.daily[k][i][ok][:, : len(pos)])
-            y = loss_terms({k: sim}, {k: obs[k]}, {k: mask[k]})[k]
+            terms = loss_terms({k: sim}, {k: obs[k]}, {k: mask[k]})
+            if k not in terms:  # fewer than two measured training days of this flux
+                continue
+            y = terms[k]
             good = np.isfinite(y)
             y, uu = y[good], u[good]
             n = len(y)
