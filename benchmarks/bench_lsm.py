@@ -17,6 +17,17 @@ from report import hardware, write_section  # noqa: E402
 TITLE = "Land model throughput"
 
 
+def _check(a) -> None:
+    """Counts must be positive: a zero batch or a negative step count measures nothing (one line, exit 2)."""
+    from mdpl.errors import ConfigError
+
+    for name, values in (("--batch-sizes", a.batch_sizes), ("--steps", [a.steps]), ("--loop-columns", [a.loop_columns]),
+                         ("--threads", a.threads)):
+        bad = [v for v in values if v < 1]
+        if bad:
+            raise ConfigError(f"{name}: must be >= 1, got {', '.join(map(str, bad))}")
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -32,6 +43,7 @@ def main(argv=None) -> int:
                     help="eager step (off), torch.compile'd step (on) or both side by side (default)")
     ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
     a = ap.parse_args(argv)
+    _check(a)
     if a.device == "all":
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     else:

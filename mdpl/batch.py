@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from mdpl.errors import ConfigError
+from mdpl.io import atomic_write_text as _atomic_write_text
+from mdpl.io import check_output_dir, safe_name
 
 MANIFEST = "manifest.json"
 STATUS_DIR = ".status"
@@ -46,13 +48,6 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return sha + ("+dirty" if dirty else "")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
@@ -148,6 +143,7 @@ def execute_site(nb_json: str, site: str, parameters: dict, out_dir: str, *, ker
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    site = safe_name(site)
     final = out / f"{site}.ipynb"
     failed = out / f"{site}.failed.ipynb"
     partial = out / f".{site}.partial.ipynb"
@@ -233,11 +229,15 @@ def run_batch(
         raise ConfigError("mdpl batch: give at least one site (--sites A B ...)")
     if len(set(sites)) != len(sites):
         raise ConfigError(f"mdpl batch: duplicate site(s) in --sites: {', '.join(sorted({s for s in sites if sites.count(s) > 1}))}")
+    for s in sites:  # each becomes <out>/<site>.ipynb: never a path that leaves the output directory
+        safe_name(s, what="--sites: site")
     nb_path = Path(notebook)
     nb_json = load_notebook_json(nb_path)
     site_key = site_parameter(nb_json, nb_path)
-    out = Path(out_dir) if out_dir else Path("runs") / "batch" / nb_path.stem
-    out.mkdir(parents=True, exist_ok=True)
+    from mdpl.config import default_data_dir
+
+    out = check_output_dir(Path(out_dir) if out_dir else Path("runs") / "batch" / nb_path.stem,
+                           data_dirs=[default_data_dir()])
     params = dict(params or {})
     header = {
         "notebook": str(nb_path.resolve()),

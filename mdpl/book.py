@@ -294,22 +294,31 @@ def run_book(*, mode: str | None = None, config: str | os.PathLike | None = None
     from tqdm.auto import tqdm
 
     from mdpl.batch import _atomic_write_text, git_commit, kernel_environment
-    from mdpl.config import config_to_dict, load_config, save_config
+    from mdpl.config import config_to_dict, default_data_dir, load_config, save_config
     from mdpl.presentation import data_banner
     from mdpl.reproducibility import environment_info, reproducibility_markdown
 
+    from mdpl.io import check_output_dir
+
     book = Path(book_dir)
     cfg = load_config(config, mode=mode)  # mode None: what the YAML (or the default) says
-    out_dir = Path(study_dir) if study_dir else (Path(out) if out else REPO_ROOT / "runs" / f"book-{cfg.mode}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cfg.out_dir = str(out_dir)
-    cfg_path = save_config(cfg, book / GENERATED / "config.yaml")  # what the chapters load
-    todo = chapters(book, notebooks_dir)
+    todo = chapters(book, notebooks_dir)  # every check before anything is written
     if only:
         unknown = sorted(set(only) - {n for n, _ in todo})
         if unknown:
             raise ConfigError(f"--only: not chapters of {book / '_toc.yml'}: {', '.join(unknown)}")
         todo = [(n, s) for n, s in todo if n in only]
+    if study_dir:
+        out_dir = Path(study_dir)
+        if not out_dir.is_dir():
+            raise ConfigError(f"--study-dir {out_dir}: directory not found (a finished `mdpl calibrate --out` directory)")
+        if not (out_dir / "metrics.json").is_file() or not (out_dir / "study.json").is_file():
+            raise ConfigError(f"--study-dir {out_dir}: no finished study here (run `mdpl calibrate --out {out_dir}` first)")
+    else:
+        out_dir = check_output_dir(out if out else REPO_ROOT / "runs" / f"book-{cfg.mode}",
+                                   data_dirs=[cfg.data.data_dir, default_data_dir()])
+    cfg.out_dir = str(out_dir)
+    cfg_path = save_config(cfg, book / GENERATED / "config.yaml")  # what the chapters load
 
     timings: dict[str, float] = {}
     study, source, timings["study (run or load from cache)"] = ensure_study(cfg, out_dir, study_dir=study_dir)

@@ -2,8 +2,9 @@
 
 Each subsystem contributes its sub-commands through a ``commands`` module with
 ``register(subparsers)``; handlers import heavy modules lazily so ``mdpl
---help`` stays fast. Every :class:`mdpl.MdplError` becomes one line on stderr
-and exit code 2.
+--help`` stays fast. Every :class:`mdpl.MdplError` (and any file-system
+refusal, :class:`OSError`) becomes one line on stderr and exit code 2;
+``mdpl`` with no command prints the help and exits 0.
 """
 
 from __future__ import annotations
@@ -45,13 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
+    if not getattr(args, "func", None):  # bare `mdpl`: the help is the answer, not an error
         parser.print_help()
-        return 1
+        return 0
     try:
         return int(args.func(args) or 0)
     except MdplError as e:
         print(f"mdpl: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the file system said no (permissions, full disk, a file where a folder should be)
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"mdpl: error: {e.strerror or e}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mdpl: interrupted", file=sys.stderr)

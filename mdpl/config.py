@@ -239,7 +239,99 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"calibration.sources: unknown source(s) {', '.join(bad)}; allowed: default, mdpl, dpl, direct, classical")
     if cfg.calibration.classical_method not in ("cmaes", "de"):
         raise ConfigError(f"calibration.classical_method: expected 'cmaes' or 'de', got {cfg.calibration.classical_method!r}")
+    _check_ranges(cfg)
     return cfg
+
+
+#: the largest ensemble (members per site) a study accepts: ~9 GB of daily fluxes per two-year site already
+MAX_MEMBERS = 100_000
+#: section.key -> (lowest, highest) allowed value (None: no bound); every float must also be finite
+_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "seed": (0, 2**32 - 1),
+    "data.synthetic_years": (0.1, 100),
+    "lsm.spinup_max_years": (0, 100),
+    "lsm.newton_iterations": (1, 100),
+    "ensemble.n_members": (1, MAX_MEMBERS),
+    "ensemble.n_members_full": (1, MAX_MEMBERS),
+    "ensemble.batch_size": (1, MAX_MEMBERS),
+    "ensemble.max_trim_days": (0, 31),
+    "surrogate.hidden_size": (1, None),
+    "surrogate.singletask_hidden_size": (0, None),
+    "surrogate.n_experts": (1, None),
+    "surrogate.task_experts": (0, None),
+    "surrogate.expert_size": (0, None),
+    "surrogate.state_size": (0, None),
+    "surrogate.epochs": (1, None),
+    "surrogate.epochs_full": (1, None),
+    "surrogate.patience": (0, None),
+    "surrogate.batch_size": (1, None),
+    "surrogate.sites_per_batch": (0, None),
+    "surrogate.window_days": (0, None),
+    "surrogate.warmup_days": (0, None),
+    "surrogate.weight_decay": (0, None),
+    "surrogate.val_fraction": (0, 0.9),
+    "surrogate.test_fraction": (0, 0.9),
+    "calibration.epochs": (1, None),
+    "calibration.hidden_size": (1, None),
+    "calibration.patience": (1, None),
+    "calibration.quick_epochs": (1, None),
+    "calibration.direct_epochs": (1, None),
+    "calibration.direct_quick_epochs": (1, None),
+    "calibration.direct_quick_days": (0, None),  # 0: the whole record
+    "calibration.classical_evals": (1, None),
+    "calibration.classical_quick_evals": (1, None),
+}
+#: values that must be > 0 (not only >= 0)
+_POSITIVE = ("lsm.spinup_tolerance", "surrogate.learning_rate", "calibration.learning_rate",
+             "calibration.direct_learning_rate")
+
+
+def _values(obj, prefix: str = ""):
+    """(dotted name, value) of every leaf of a config (dicts are leaves)."""
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        name = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(v):
+            yield from _values(v, name + ".")
+        else:
+            yield name, v
+
+
+def _check_ranges(cfg: Config) -> None:
+    """Ranges, finiteness and the few cross-field rules; one ConfigError naming the key."""
+    import math
+
+    for name, v in _values(cfg):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{name}: must be a finite number, got {v}")
+        if name in _RANGES and v is not None:
+            lo, hi = _RANGES[name]
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                span = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+                raise ConfigError(f"{name}: must be {span}, got {v}")
+        if name in _POSITIVE and not v > 0:
+            raise ConfigError(f"{name}: must be > 0, got {v}")
+    if cfg.lsm.dtype not in ("float32", "float64"):
+        raise ConfigError(f"lsm.dtype: expected 'float32' or 'float64', got {cfg.lsm.dtype!r}")
+    if cfg.ensemble.span not in ("train", "all"):
+        raise ConfigError(f"ensemble.span: expected 'train' or 'all', got {cfg.ensemble.span!r}")
+    s = cfg.surrogate
+    fluxes = ("Qle", "Qh", "NEE")
+    if not s.tasks or len(set(s.tasks)) != len(s.tasks) or any(t not in fluxes for t in s.tasks):
+        raise ConfigError(f"surrogate.tasks: expected distinct fluxes among {', '.join(fluxes)}, got {s.tasks}")
+    if s.val_fraction + s.test_fraction >= 1.0:
+        raise ConfigError(f"surrogate.val_fraction + test_fraction must be < 1 (members left to train on), "
+                          f"got {s.val_fraction} + {s.test_fraction}")
+    if s.window_days and s.warmup_days >= s.window_days:
+        raise ConfigError(f"surrogate.warmup_days ({s.warmup_days}) must be shorter than window_days ({s.window_days})")
+    w = cfg.calibration.task_weights
+    for k, v in w.items():
+        if k not in fluxes:
+            raise ConfigError(f"calibration.task_weights: unknown flux {k!r}; allowed: {', '.join(fluxes)}")
+        if not math.isfinite(v) or v < 0:
+            raise ConfigError(f"calibration.task_weights.{k}: must be a finite number >= 0, got {v}")
+    if not any(v > 0 for v in w.values()):
+        raise ConfigError(f"calibration.task_weights: at least one weight must be > 0, got {w}")
 
 
 def config_from_dict(raw: dict | None) -> Config:
@@ -255,13 +347,22 @@ def load_config(path: str | os.PathLike | None = None, **overrides: Any) -> Conf
         if not p.is_file():
             raise ConfigError(f"{p}: configuration file not found")
         try:
-            raw = yaml.safe_load(p.read_text()) or {}
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p}: not a text file (expected YAML)") from None
         except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML ({e})") from None
+            raise ConfigError(f"{p}: not valid YAML ({_yaml_reason(e)})") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{p}: top level must be a mapping")
     raw.update({k: v for k, v in overrides.items() if v is not None})
     return config_from_dict(raw)
+
+
+def _yaml_reason(e: "yaml.YAMLError") -> str:
+    """One line for a YAML error: what went wrong and where (line, column; 1-based)."""
+    what = " ".join(str(getattr(e, "problem", None) or e).split())
+    mark = getattr(e, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {what}" if mark is not None else what
 
 
 def config_to_dict(cfg: Config) -> dict:
@@ -270,9 +371,6 @@ def config_to_dict(cfg: Config) -> dict:
 
 def save_config(cfg: Config, path: str | os.PathLike) -> Path:
     """Write the resolved configuration as YAML (atomically)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(p.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    tmp.replace(p)
-    return p
+    from mdpl.io import atomic_write_text
+
+    return atomic_write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

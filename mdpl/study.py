@@ -8,14 +8,24 @@ else synthetic twins)::
           -> land-model runs with every parameter source -> metrics
 
 Every stage writes its result under ``out_dir`` atomically, with a
-fingerprint of the configuration it came from; a rerun reuses every stage
-whose fingerprint still matches (so an interrupted run resumes, and a
-notebook can call :func:`load_study` without recomputing anything).
+fingerprint of everything it read (:func:`stage_fingerprints`): the content
+of the site data (values, time axis, attributes including the files' paths,
+so the resolved data directory too), the configuration sections it uses, the
+fingerprints of the stages upstream, and the package version and source of
+the code it runs. A rerun reuses every stage whose fingerprint still matches
+(so an interrupted run resumes, and a notebook can call :func:`load_study`
+without recomputing anything) and recomputes exactly those that read a
+change: new observations redo the calibrations and scores but not the
+land-model ensemble; new forcing at one site redoes that site's ensemble
+runs only. A damaged cache file (truncated netCDF, empty ``stage.json``) is
+recomputed, never read. A site whose record leaves no measured calibration
+or held-out days is a :class:`mdpl.DataError` before any work; held-out
+scores that still come out missing are warnings in ``study.json``.
 
 Layout of ``out_dir``::
 
     config.yaml              resolved configuration
-    ensemble/                the ensemble store (mdpl.ensemble)
+    ensemble/                the ensemble store (mdpl.ensemble); inputs.json: per-site fingerprints of its inputs
     surrogates/{multitask,singletask}/   trained surrogates (checkpoints)
     fidelity/{kind}.json     surrogate vs land model on held-out members
     calibration/{source}/    result.json, history.csv, generator.pt
@@ -29,6 +39,7 @@ Layout of ``out_dir``::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -38,10 +49,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mdpl.calibrate.result import CalibrationResult, atomic_write_text
+from mdpl.calibrate.result import CalibrationResult
 from mdpl.calibrate.selection import SEP as SEL_SEP  # candidate keys: f"{source}@{epoch}"
 from mdpl.config import Config, config_to_dict, save_config
-from mdpl.errors import ConfigError
+from mdpl.errors import ConfigError, DataError, MdplError
+from mdpl.io import atomic_netcdf, atomic_write_text, read_json_or_none
 
 SOURCES = ("default", "mdpl", "dpl", "direct", "classical")
 KIND_OF = {"mdpl": "multitask", "dpl": "singletask"}
@@ -54,18 +66,190 @@ def _route(name: str) -> str:
     return name.split(SEED_SEP)[0]
 
 
-# -- small helpers --------------------------------------------------------------------------
+# -- the cache: what each stage read, as fingerprints ----------------------------------------
 def _fingerprint(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=None)
+def code_fingerprint(*parts: str) -> str:
+    """The package version and the source of ``parts`` (sub-packages or modules of mdpl, e.g. 'ils', 'study.py').
+
+    A stage whose code changed is recomputed, even in a development checkout
+    whose version string did not move.
+    """
+    import mdpl
+
+    root = Path(mdpl.__file__).resolve().parent
+    h = hashlib.sha256(mdpl.__version__.encode())
+    for part in parts:
+        path = root / part
+        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def dataset_fingerprint(ds, part: str = "all") -> str:
+    """Hash of one site's canonical Dataset: every value, the time axis and the attributes (files, site facts).
+
+    ``part``: 'forcing' (everything but the observed fluxes and their masks:
+    what a land-model run reads), 'obs' (only those) or 'all'.
+    """
+    from mdpl.data.schema import FLUX_VARS, measured_name
+
+    obs = {n for v in FLUX_VARS for n in (v, measured_name(v), f"{v}_qc")}
+    names = sorted(str(n) for n in ds.variables if part == "all" or (str(n) in obs) == (part == "obs") or n == "time")
+    h = hashlib.sha256(part.encode())
+    for n in names:
+        a = np.ascontiguousarray(ds[n].values)
+        h.update(f"{n}|{a.dtype}|{a.shape}".encode())
+        h.update(a.tobytes() if a.dtype != object else str(a.tolist()).encode())
+    h.update(json.dumps({k: str(v) for k, v in ds.attrs.items()}, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def stage_fingerprints(cfg: Config, model, datasets, data_source: str, sources) -> dict:
+    """Fingerprint of every stage, each from exactly what it reads.
+
+    ``ensemble_sites`` (site -> forcing, land model, ensemble plan) and
+    ``features`` (site -> forcing and observations) decide which ensemble
+    files are reused; ``surrogate[kind]`` adds the surrogate settings;
+    ``calibration[source]`` the observations, the calibration settings and,
+    for MdPL/dPL, the surrogate; ``evaluation`` is completed in
+    :func:`run_study` with the parameters it scores. Every part carries the
+    code of the packages it runs.
+    """
+    from mdpl.config import default_data_dir
+
+    c = config_to_dict(cfg)
+    sites = [str(ds.attrs.get("site")) for ds in datasets]
+    forcing = {s: dataset_fingerprint(ds, "forcing") for s, ds in zip(sites, datasets)}
+    obs = {s: dataset_fingerprint(ds, "obs") for s, ds in zip(sites, datasets)}
+    data_dir = cfg.data.data_dir or default_data_dir()
+    resolved = str(Path(data_dir).resolve()) if data_source == "real" and data_dir else data_source
+    model_id = [getattr(model, "name", type(model).__name__), str(getattr(model, "version", ""))]
+    lsm = _fingerprint(c["lsm"], model_id, code_fingerprint("ils"))
+    plan = _fingerprint(resolved, lsm, c["seed"], c["mode"], ensemble_members(cfg), c["ensemble"],
+                        c["data"]["min_measured_fraction"], sites, code_fingerprint("ensemble", "data"))
+    ens_sites = {s: _fingerprint(plan, forcing[s]) for s in sites}
+    features = {s: _fingerprint(forcing[s], obs[s], c["data"]["min_measured_fraction"], code_fingerprint("data"))
+                for s in sites}
+    ensemble = _fingerprint(ens_sites)
+    surrogate = {kind: _fingerprint(ensemble, _surrogate_dict(cfg), kind, c["seed"], code_fingerprint("models", "calibrate"))
+                 for kind in ("multitask", "singletask")}
+    data = _fingerprint(resolved, forcing, obs, c["data"], code_fingerprint("data"))
+    cal_base = _fingerprint(data, lsm, c["seed"], c["mode"], c["calibration"], code_fingerprint("calibrate", "models", "study.py"))
+    calibration = {}
+    for src in sources:
+        if src in KIND_OF:  # refinement rounds run the land model and retrain: the ensemble plan counts too
+            calibration[src] = _fingerprint(cal_base, src, surrogate[KIND_OF[src]], plan)
+        else:
+            calibration[src] = _fingerprint(cal_base, src)
+    evaluation = _fingerprint(data, lsm, code_fingerprint("calibrate", "evaluate", "study.py"),
+                              {s: calibration[s] for s in sources if s in KIND_OF})  # + parameters, in run_study
+    return {"ensemble": ensemble, "ensemble_sites": ens_sites, "features": features, "surrogate": surrogate,
+            "calibration": calibration, "evaluation": evaluation, "data": data}
+
+
+def _surrogate_dict(cfg: Config) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(surrogate_config(cfg))
+
+
 def _stage_done(directory: Path, fp: str) -> bool:
-    f = directory / "stage.json"
-    return f.is_file() and json.loads(f.read_text()).get("fingerprint") == fp
+    """True when ``directory/stage.json`` records ``fp`` (a missing, empty or damaged stamp: recompute)."""
+    stamp = read_json_or_none(directory / "stage.json")
+    return isinstance(stamp, dict) and stamp.get("fingerprint") == fp
 
 
 def _mark_done(directory: Path, fp: str, **extra) -> None:
     atomic_write_text(directory / "stage.json", json.dumps({"fingerprint": fp, **extra}, indent=1))
+
+
+def _prepare_ensemble_dir(store_dir: Path, fps: dict, progress: bool) -> None:
+    """Make ``store_dir`` hold only ensemble files that are valid for this run's inputs.
+
+    ``inputs.json`` records, per site, the fingerprint of what its runs read
+    (forcing, land model, plan) and of its features (forcing and
+    observations). A site whose runs' inputs changed loses its batches, one
+    whose observations alone changed only its features file; damaged files
+    are removed; a different site list or a store without the record starts
+    afresh. The runner then computes exactly what is missing.
+    """
+    import shutil
+
+    from mdpl.ensemble.store import MANIFEST, batch_glob, features_file, remove_damaged
+
+    stamp = store_dir / "inputs.json"
+    old = read_json_or_none(stamp)
+    runs, feats = fps["ensemble_sites"], fps["features"]
+    if (store_dir / MANIFEST).is_file():
+        if not isinstance(old, dict) or list(old.get("sites", {})) != list(runs) or not isinstance(old.get("features"), dict):
+            _log(progress, "ensemble: inputs changed or unrecorded; recomputing it")
+            shutil.rmtree(store_dir)
+        else:
+            for s in runs:
+                if old["sites"].get(s) != runs[s]:
+                    _log(progress, f"ensemble: inputs of {s} changed; recomputing its runs")
+                    for f in batch_glob(store_dir, s):
+                        f.unlink()
+                    features_file(store_dir, s).unlink(missing_ok=True)
+                elif old["features"].get(s) != feats[s]:
+                    features_file(store_dir, s).unlink(missing_ok=True)
+            for f in remove_damaged(store_dir):
+                _log(True, f"warning: damaged ensemble file {f} removed; recomputing it")
+    store_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(stamp, json.dumps({"sites": runs, "features": feats}, indent=1))
+
+
+# -- verdicts that can be computed ----------------------------------------------------------
+def calibrated_fluxes(cfg: Config) -> list[str]:
+    """The fluxes the calibration fits (non-zero task weight)."""
+    return [k for k, w in cfg.calibration.task_weights.items() if w > 0]
+
+
+def check_verdicts_possible(feats, split, cfg: Config) -> None:
+    """Every site needs measured days of each calibrated flux in both periods; else a DataError before any work.
+
+    A record too short for a held-out period (the 28-day block split holds out
+    every 4th block: under 85 days there is none) would otherwise give NaN
+    for every held-out metric.
+    """
+    from mdpl.calibrate.targets import observed_daily
+
+    for f, (train, test) in zip(feats, split):
+        for flux in calibrated_fluxes(cfg):
+            try:
+                _, measured, used = observed_daily(f, flux, cfg.data.corrected_fluxes)
+            except MdplError:
+                raise DataError(f"site {f.site}: no observed {flux} to calibrate against "
+                                f"(calibration.task_weights names it)") from None
+            for period, mask in (("calibration (train)", train), ("held-out (test)", test)):
+                n = int((measured & np.asarray(mask, bool)).sum())
+                if n == 0:
+                    raise DataError(f"site {f.site}: no measured {used} days in the {period} period "
+                                    f"(record {f.n_days} days, {int(np.asarray(mask, bool).sum())} in that period; "
+                                    f"a held-out period needs at least 85 days of record); "
+                                    f"no verdict could be computed, so nothing was run")
+
+
+def verdict_warnings(records: list[dict], sources, cfg: Config) -> list[str]:
+    """Messages for every held-out daily score of a calibrated flux that is missing or not a number."""
+    out = []
+    fluxes = calibrated_fluxes(cfg)
+    have = {(r["site"], r["flux"], r["source"]): r for r in records if r.get("period") == "test" and r.get("scale") == "daily"}
+    sites = sorted({r["site"] for r in records})
+    for site in sites:
+        for flux in fluxes:
+            for src in sources:
+                r = have.get((site, flux, src))
+                if r is None or not r.get("n") or not np.isfinite(float(r.get("rmse", np.nan))):
+                    out.append(f"site {site}, {flux}, {src}: no held-out daily score "
+                               f"({'no record' if r is None else str(r.get('n', 0)) + ' scored days'}); "
+                               "the verdict for this site is missing")
+    return out
 
 
 def _log(progress: bool, msg: str) -> None:
@@ -226,14 +410,30 @@ def _sites_and_features(cfg: Config, datasets=None):
     return datasets, feats, split, source
 
 
-def _ensemble(cfg: Config, datasets, model, out: Path, progress: bool):
+def _ensemble(cfg: Config, datasets, model, out: Path, progress: bool, fps: dict):
+    import shutil
+
     from mdpl.ensemble.runner import run_ensemble
 
-    return run_ensemble(datasets, model, model.parameter_space, ensemble_members(cfg), out / "ensemble",
-                        batch_size=cfg.ensemble.batch_size, seed=cfg.seed, method=cfg.ensemble.sampler,
-                        min_measured_fraction=cfg.data.min_measured_fraction,
-                        span=getattr(cfg.ensemble, "span", "all"),
-                        max_trim_days=getattr(cfg.ensemble, "max_trim_days", 0), progress=progress)
+    store_dir = out / "ensemble"
+    _prepare_ensemble_dir(store_dir, fps, progress)
+
+    def run():
+        return run_ensemble(datasets, model, model.parameter_space, ensemble_members(cfg), store_dir,
+                            batch_size=cfg.ensemble.batch_size, seed=cfg.seed, method=cfg.ensemble.sampler,
+                            min_measured_fraction=cfg.data.min_measured_fraction,
+                            span=getattr(cfg.ensemble, "span", "all"),
+                            max_trim_days=getattr(cfg.ensemble, "max_trim_days", 0), progress=progress)
+
+    try:
+        return run()
+    except ConfigError as e:  # the plan itself moved (a site's record length, say): start the store afresh
+        if "different settings" not in str(e):
+            raise
+        _log(progress, "ensemble: plan changed; recomputing it")
+        shutil.rmtree(store_dir)
+        _prepare_ensemble_dir(store_dir, fps, progress)
+        return run()
 
 
 def _surrogate(cfg: Config, store, kind: str, out: Path, device, progress: bool, fp: str, name: str | None = None):
@@ -241,7 +441,10 @@ def _surrogate(cfg: Config, store, kind: str, out: Path, device, progress: bool,
 
     d = out / "surrogates" / (name or kind)
     if _stage_done(d, fp):
-        return TrainedSurrogate.load(d, device=device)
+        try:
+            return TrainedSurrogate.load(d, device=device)
+        except Exception as e:  # noqa: BLE001 - a damaged checkpoint is recomputed, not fatal
+            _log(True, f"warning: {d}: damaged surrogate ({type(e).__name__}); retraining it")
     sur = train_surrogate(store, surrogate_config(cfg), kind=kind, device=device, seed=cfg.seed, progress=progress)
     sur.save(d)
     _mark_done(d, fp)
@@ -253,8 +456,9 @@ def _fidelity(sur, store, kind: str, out: Path, fp: str) -> dict:
     from mdpl.calibrate.fidelity import fidelity_report
 
     path = out / "fidelity" / f"{kind}.json"
-    if path.is_file() and json.loads(path.read_text()).get("fingerprint") == fp:
-        return json.loads(path.read_text())
+    old = read_json_or_none(path)
+    if isinstance(old, dict) and old.get("fingerprint") == fp:
+        return old
     rep_df = fidelity_report(sur, store)
     worst = rep_df.attrs.get("worst")
     rep = {"rows": json.loads(rep_df.to_json(orient="records")),
@@ -529,21 +733,29 @@ def _write_seed_records(eval_dir: Path, cfg: Config, records: list[dict], seeded
 
 
 # -- the study ------------------------------------------------------------------------------
-def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, model=None, device=None) -> StudyResult:
+def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, model=None, device=None,
+              check_verdicts: bool | None = None) -> StudyResult:
     """Run (or resume) the whole study into ``out_dir`` and return it loaded.
 
     ``datasets``/``model`` override the configured sites and the embedded
     land model (tests, other models); ``device`` overrides ``cfg.device``.
-    Sources come from ``cfg.calibration.sources``.
+    Sources come from ``cfg.calibration.sources``. ``check_verdicts`` (default:
+    when the sites are the configured ones, not ``datasets``): refuse, before
+    any work, sites without measured calibration and held-out days, and warn
+    in ``study.json`` about held-out scores that come out missing; the twin
+    experiment, which scores against the truth over whole records, passes
+    its own datasets and is exempt.
     """
     import torch
 
     from mdpl.calibrate.evaluation import evaluate_sources
     from mdpl.device import resolve_device
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
+    from mdpl.config import default_data_dir
+    from mdpl.io import check_output_dir
+
+    out = check_output_dir(out_dir, option="output directory", data_dirs=[cfg.data.data_dir or default_data_dir()],
+                           create=False)
     torch.manual_seed(int(cfg.seed))
     np.random.seed(int(cfg.seed) % (2**32))
     dev = resolve_device(device or cfg.device)
@@ -560,9 +772,13 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
     _log(progress, f"{len(feats)} sites ({data_source}): {', '.join(site_names)}")
     if model is None:
         model = make_model(cfg, dev)
-    c = config_to_dict(cfg)
-    base_fp = _fingerprint(site_names, data_source, c["data"], c["lsm"], c["seed"], c["mode"],
-                           getattr(model, "name", type(model).__name__))
+    if check_verdicts is None:
+        check_verdicts = data_source != "given"
+    if check_verdicts:
+        check_verdicts_possible(feats, split, cfg)
+    fps = stage_fingerprints(cfg, model, datasets, data_source, sources)
+    out.mkdir(parents=True, exist_ok=True)  # only now: a run refused above leaves nothing behind
+    save_config(cfg, out / "config.yaml")
 
     surrogates: dict = {}
     fidelity: dict = {}
@@ -571,28 +787,27 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
     if need_kinds:
         t = time.perf_counter()
         _log(progress, f"ensemble: {ensemble_members(cfg)} members per site")
-        store = _ensemble(cfg, datasets, model, out, progress)
+        store = _ensemble(cfg, datasets, model, out, progress, fps)
         timings["ensemble_s"] = time.perf_counter() - t
-        sur_fp = _fingerprint(base_fp, c["ensemble"], c["surrogate"])
         for kind in need_kinds:
             t = time.perf_counter()
             _log(progress, f"surrogate: {kind}")
-            surrogates[kind] = _surrogate(cfg, store, kind, out, dev, progress, _fingerprint(sur_fp, kind))
+            surrogates[kind] = _surrogate(cfg, store, kind, out, dev, progress, fps["surrogate"][kind])
             surrogates[kind].freeze()
             timings[f"surrogate_{kind}_s"] = time.perf_counter() - t
-            fidelity[kind] = _fidelity(surrogates[kind], store, kind, out, _fingerprint(sur_fp, kind))
+            fidelity[kind] = _fidelity(surrogates[kind], store, kind, out, fps["surrogate"][kind])
 
     calibrations: dict[str, CalibrationResult] = {}
-    cal_fp = _fingerprint(base_fp, c["ensemble"], c["surrogate"], c["calibration"])
     for src in sources:
         if src == "default":
             continue
         t = time.perf_counter()
         _log(progress, f"calibration: {src}")
         calibrations[src] = _calibrate(src, cfg, model=model, datasets=datasets, feats=feats, split=split,
-                                       surrogates=surrogates, out=out, fp=_fingerprint(cal_fp, src), progress=progress,
+                                       surrogates=surrogates, out=out, fp=fps["calibration"][src], progress=progress,
                                        store=store if need_kinds else None, device=dev)
         timings[f"calibrate_{src}_s"] = time.perf_counter() - t
+    sur_fp, cal_fp = _fingerprint(fps["surrogate"]), _fingerprint(fps["calibration"], fps["surrogate"])  # seeded runs
     seeded = _seeded_calibrations(cfg, sources, store, need_kinds, model=model, datasets=datasets, feats=feats,
                                   split=split, out=out, device=dev, progress=progress, sur_fp=sur_fp if need_kinds else "",
                                   cal_fp=cal_fp, timings=timings)
@@ -602,11 +817,13 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
     run_params = {"default": default.params, **{k: _generator_params(v) for k, v in {**calibrations, **seeded}.items()}}
     checks = _candidate_params(cfg, {**calibrations, **seeded})
     eval_dir = out / "evaluation"
-    eval_fp = _fingerprint(cal_fp, sources, {k: np.round(np.asarray(v, np.float64), 8).tolist()
-                                             for k, v in {**run_params, **checks}.items()})
-    if _stage_done(eval_dir, eval_fp):
-        records = json.loads((eval_dir / "records.json").read_text())["records"]
-        gap = json.loads((eval_dir / "surrogate_gap.json").read_text())["records"]
+    eval_fp = _fingerprint(fps["evaluation"], sources, {k: np.round(np.asarray(v, np.float64), 8).tolist()
+                                                        for k, v in {**run_params, **checks}.items()})
+    cached = [read_json_or_none(eval_dir / n) for n in ("records.json", "surrogate_gap.json")] \
+        if _stage_done(eval_dir, eval_fp) else [None, None]
+    if all(isinstance(x, dict) for x in cached) and all(
+            (eval_dir / f"series_{s}.nc").is_file() for s in site_names):
+        records, gap = cached[0]["records"], cached[1]["records"]
     else:
         from mdpl.calibrate.evaluation import run_sources, score_sources
 
@@ -627,10 +844,7 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
         timings["evaluate_s"] = time.perf_counter() - t
         for f, sp in zip(feats, split):
             ds = _series_dataset(f, series[str(f.site)], sp)
-            tmp = eval_dir / f".series_{f.site}.nc.tmp"
-            eval_dir.mkdir(parents=True, exist_ok=True)
-            ds.to_netcdf(tmp)
-            tmp.replace(eval_dir / f"series_{f.site}.nc")
+            atomic_netcdf(eval_dir / f"series_{f.site}.nc", ds)
         gap = _surrogate_gap(surrogates, calibrations, feats, series)
         from mdpl.calibrate.surrogate_route import calibration_tasks
 
@@ -646,10 +860,12 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
 
     atomic_write_text(out / "metrics.json", json.dumps({"records": records}, indent=1))
     write_parameters_csv(calibrations, default, out / "parameters.csv")
-    wfile = eval_dir / "warnings.json"
-    warnings_ = json.loads(wfile.read_text())["warnings"] if wfile.is_file() else []
-    old = json.loads((out / "study.json").read_text()) if (out / "study.json").is_file() else {}
-    tim = {**old.get("timings", {}), **timings}
+    verdict = verdict_warnings(records, sources, cfg) if check_verdicts else []
+    for msg in verdict:
+        _log(True, f"WARNING: {msg}")
+    warnings_ = (read_json_or_none(eval_dir / "warnings.json") or {}).get("warnings", []) + verdict
+    old = read_json_or_none(out / "study.json")
+    tim = {**(old.get("timings", {}) if isinstance(old, dict) else {}), **timings}
     atomic_write_text(out / "study.json", json.dumps({"data_source": data_source, "sites": site_names,
                                                       "sources": sources, "timings": tim,
                                                       "warnings": warnings_}, indent=1))

@@ -7,9 +7,11 @@ from mdpl import cli
 from mdpl.errors import DataError
 
 
-def test_no_command_prints_help_and_exits_1(capsys):
-    assert cli.main([]) == 1
-    assert "usage: mdpl" in capsys.readouterr().out
+def test_no_command_prints_help_and_exits_0(capsys):
+    """Issue 12 item 10 / issue 13: bare `mdpl` answers with its help, not an error status (was 1)."""
+    assert cli.main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: mdpl") and "calibrate" in out
 
 
 def test_every_registered_command_has_help():

@@ -65,8 +65,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
     from mdpl.baselines.table import build_benchmark_table
     from mdpl.evaluate.ranking import ranking_figure, ranking_summary
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from mdpl.io import atomic_write_text, check_output_dir
+
+    out = check_output_dir(args.out, data_dirs=[args.data_dir])
     datasets = _load_datasets(args.sites, args.data_dir)
     table = build_benchmark_table(
         datasets,
@@ -78,9 +79,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         include_lsm=args.lsm or args.mode == "full",
     )
     csv = out / "benchmark.csv"
-    tmp = csv.with_suffix(".csv.tmp")
-    table.to_csv(tmp, index=False, float_format="%.5g")
-    tmp.replace(csv)
+    atomic_write_text(csv, table.to_csv(index=False, float_format="%.5g"))
     fig, _ = ranking_figure(table)
     fig.savefig(out / "ranking.png", dpi=120)
     plt.close(fig)

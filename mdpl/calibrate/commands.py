@@ -38,7 +38,10 @@ def register(subparsers) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import os
+    import sys
     import time
+
+    import numpy as np
 
     from mdpl.config import load_config, validate
     from mdpl.errors import ConfigError
@@ -55,6 +58,12 @@ def _run(args: argparse.Namespace) -> int:
     validate(cfg)
     if args.sites and cfg.data.data_dir is None:
         _check_site_codes(args.sites)
+    if args.twin:
+        _check_twin_options(args)
+    from mdpl.config import default_data_dir
+    from mdpl.io import check_output_dir
+
+    check_output_dir(args.out, data_dirs=[cfg.data.data_dir or default_data_dir()], create=False)  # before any work
 
     progress = os.environ.get("TQDM_DISABLE", "").lower() not in ("1", "true", "yes")
     if args.twin:
@@ -74,14 +83,16 @@ def _run(args: argparse.Namespace) -> int:
         print(f"held-out daily skill, {src} vs PFT defaults:")
         print(summ.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         for flux, h in res.headline(source=src).items():
-            print(f"  {flux}: lower RMSE at {h['improved']}/{h['sites']} sites, mean RMSE change {h['mean_rmse_change_pct']:+.1f} %")
+            change = h["mean_rmse_change_pct"]
+            change = f"{change:+.1f} %" if np.isfinite(change) else "n/a (no scored held-out days)"
+            print(f"  {flux}: lower RMSE at {h['improved']}/{h['sites']} sites, mean RMSE change {change}")
     cred = res.credibility()
     if not cred.empty:
         print("credibility (held-out daily; NEE kept: not worse than defaults by > 10 %; "
               "at bound: moved parameters within 2 % of a bound, per site):")
         print(cred.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     for w in res.warnings:
-        print(f"warning: {w}")
+        print(f"WARNING: {w}", file=sys.stderr)
     print(f"wrote {args.out}/metrics.json, {args.out}/parameters.csv")
     return 0
 
@@ -101,6 +112,17 @@ def _run_twin(args, cfg, progress: bool) -> int:
               f"identifiable parameters within 0.15 (unit cube) of the truth: {100 * s['identifiable_within_0.15']:.0f} %")
     print(f"wrote {args.out}/twin_skill.csv, {args.out}/twin_parameters.csv, {args.out}/twin_summary.json")
     return 0
+
+
+def _check_twin_options(args) -> None:
+    """--twin-years and --twin-step: a record of at least one day on a step that divides the day."""
+    from mdpl.errors import ConfigError
+
+    if not args.twin_years * 365 >= 1:
+        raise ConfigError(f"--twin-years: must be at least one day (1/365 year), got {args.twin_years}")
+    if not 60 <= args.twin_step <= 86400 or 86400 % args.twin_step:
+        raise ConfigError(f"--twin-step: seconds between 60 and 86400 that divide one day (e.g. 1800, 3600), "
+                          f"got {args.twin_step}")
 
 
 def _check_site_codes(sites) -> None:

@@ -17,26 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mdpl.io import atomic_torch_save, atomic_write_text  # noqa: F401 (re-exported for older importers)
+
 RESULT_FILE = "result.json"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-def atomic_torch_save(obj, path: Path) -> None:
-    import torch
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
 
 
 @dataclass

@@ -67,16 +67,19 @@ def _resolve_dir(data_dir: str | os.PathLike | None) -> Path:
     if d is None:
         raise DataError(f"no data directory: pass one, set ${DATA_DIR_ENV}, or use the synthetic default")
     if not d.is_dir():
-        raise DataError(f"{d}: data directory not found")
+        via = f" (${DATA_DIR_ENV})" if data_dir is None and os.environ.get(DATA_DIR_ENV) else ""
+        raise DataError(f"{d}: data directory{via} not found")
     return d
 
 
-def load_sites(data_dir: str | os.PathLike | None = None, sites: list[str] | None = None) -> list["xr.Dataset"]:
+def load_sites(data_dir: str | os.PathLike | None = None, sites: list[str] | None = None, *,
+               require_flux: bool = False) -> list["xr.Dataset"]:
     """Read every site (or the listed ``sites``, in that order) found under ``data_dir``.
 
     ``data_dir`` None means :func:`mdpl.config.default_data_dir`. Raises
     :class:`DataError` when nothing is found or a requested site is unknown or
-    has no files there.
+    has no files there (or, with ``require_flux``, no Flux file: checked
+    before any file is read).
     """
     from tqdm.auto import tqdm
 
@@ -96,6 +99,10 @@ def load_sites(data_dir: str | os.PathLike | None = None, sites: list[str] | Non
         chosen = [found[c] for c in sites]
     else:
         chosen = list(found.values())
+    if require_flux:
+        for sf in chosen:
+            if sf.flux is None:
+                raise DataError(f"{sf.met}: no Flux file for site {sf.site} beside it (calibration needs the observed fluxes)")
     out = []
     for sf in tqdm(chosen, desc="reading sites", unit="site", disable=None if len(chosen) > 1 else True):
         out.append(read_site(sf.met, sf.flux, sf.site_file))
@@ -105,21 +112,26 @@ def load_sites(data_dir: str | os.PathLike | None = None, sites: list[str] | Non
 def study_sites(cfg: "Config") -> tuple[list["xr.Dataset"], str]:
     """The study's sites: real files when at hand ('real'), else synthetic twins ('synthetic').
 
-    An explicitly configured ``cfg.data.data_dir`` must exist; without one the
-    default data directory is used when it holds files, else the embedded
-    synthetic default (``cfg.data.synthetic_sites``, ``synthetic_years``, seed
-    ``cfg.seed``) so every stage runs on a fresh machine.
+    An explicitly configured ``cfg.data.data_dir`` must exist and hold
+    files; ``$MDPL_DATA_DIR``, when set, must exist (a typo is an error, never
+    a silent switch to synthetic data; an existing empty directory is how to
+    ask for the synthetic default). Without either, ``../shared/data`` is used
+    when it holds files, else the embedded synthetic default
+    (``cfg.data.synthetic_sites``, ``synthetic_years``, seed ``cfg.seed``) so
+    every stage runs on a fresh machine. Every real site needs its Flux file.
     """
-    from mdpl.config import default_data_dir
+    from mdpl.config import DATA_DIR_ENV, default_data_dir
     from mdpl.data.discover import find_sites
     from mdpl.data.synthetic import default_sites
 
     explicit = cfg.data.data_dir
     d = Path(explicit) if explicit else default_data_dir()
-    if explicit and not Path(explicit).is_dir():
+    if explicit and not d.is_dir():
         raise DataError(f"{explicit}: data directory (data.data_dir) not found")
+    if not explicit and os.environ.get(DATA_DIR_ENV) and not d.is_dir():
+        raise DataError(f"{d}: data directory (${DATA_DIR_ENV}) not found")
     if d is not None and d.is_dir() and find_sites(d):
-        return load_sites(d, cfg.data.sites or None), "real"
+        return load_sites(d, cfg.data.sites or None, require_flux=True), "real"
     if explicit:
         raise DataError(f"{explicit}: no flux-tower files found in data.data_dir")
     wanted = cfg.data.sites or cfg.data.synthetic_sites

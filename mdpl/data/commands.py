@@ -35,8 +35,8 @@ def register(subparsers) -> None:
 
 
 def _site_files_for(path: Path):
-    """SiteFiles for a directory (all sites) or a single Met/Flux/site file (its site)."""
-    from mdpl.data.discover import SiteFiles, _classify, find_sites
+    """SiteFiles for a directory (all sites) or a single Met/Flux/site file (exactly that file, partners beside it)."""
+    from mdpl.data.discover import find_sites, site_files_of
     from mdpl.errors import DataError
 
     if path.is_dir():
@@ -46,14 +46,7 @@ def _site_files_for(path: Path):
         return list(found.values())
     if not path.exists():
         raise DataError(f"{path}: file not found")
-    c = _classify(path)
-    if c is None:
-        return [SiteFiles(path.stem, path)]
-    code, kind, _ = c
-    sibling = find_sites(path.parent).get(code)
-    if sibling is None:
-        raise DataError(f"{path}: no Met file for site {code} beside it")
-    return [sibling]
+    return [site_files_of(path)]
 
 
 def summarise(ds) -> dict:
@@ -126,9 +119,16 @@ def _synthesize(args: argparse.Namespace) -> int:
     from mdpl.data.synthetic import DEFAULT_SITES, site_twin
     from mdpl.data.writer import write_alma
 
+    from mdpl.errors import ConfigError
+
     codes = args.sites or list(DEFAULT_SITES)
+    if not args.years * 365 >= 1:
+        raise ConfigError(f"--years: must be at least one day (1/365 year), got {args.years}")
     for code in codes:
         site_info(code)
+    from mdpl.io import check_output_dir
+
+    check_output_dir(args.dest, option="--dest")
     for code in codes:
         ds = site_twin(code, years=args.years, seed=args.seed, time_step_s=args.time_step)
         sf = write_alma(ds, args.dest, dialect=args.dialect)

@@ -53,6 +53,11 @@ def step_and_starts(raw: np.ndarray, path: Path, stamp: str = "auto") -> tuple[n
         raise DataError(f"{path}: time axis has {raw.size} step(s); need at least two")
     d = np.diff(raw).astype("timedelta64[s]").astype(np.int64)
     step = int(np.median(d))
+    if np.any(d <= 0):
+        i = int(np.argmax(d <= 0))
+        what = "runs backwards" if np.all(d < 0) else ("goes backwards" if d[i] < 0 else "repeats a time")
+        raise DataError(f"{path}: time axis {what} (step {i} to {i + 1}: {raw[i]} -> {raw[i + 1]}); "
+                        "times must increase")
     if step <= 0 or np.any(d != step):
         bad = int(np.sum(d != step))
         raise DataError(f"{path}: irregular time axis ({bad} step(s) differ from the {step} s median step)")

@@ -7,7 +7,7 @@ Layout of ``store_dir``::
     runs/<site>__bNNNN.nc       one batch of members: params (member, param), Qle/Qh/NEE (member, day)
 
 Every file is written to a hidden temporary name in the same directory and
-moved into place with :func:`os.replace` (atomic on POSIX), so a file under
+moved into place by :func:`mdpl.io.atomic_write` (atomic on POSIX), so a file under
 its final name is always complete; temporaries left by a killed run are never
 read and are removed when the run resumes. :meth:`EnsembleStore.open` refuses
 an ensemble with missing batches unless asked for the finished part only.
@@ -16,8 +16,6 @@ an ensemble with missing batches unless asked for the finished part only.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ import xarray as xr
 
 from mdpl.data.features import SiteFeatures
 from mdpl.errors import DataError
+from mdpl.io import atomic_write, safe_name
 
 MANIFEST = "manifest.json"
 STORE_FORMAT = 1
@@ -33,17 +32,7 @@ ENSEMBLE_FLUXES: tuple[str, ...] = ("Qle", "Qh", "NEE")
 FLUX_UNITS = {"Qle": "W m-2", "Qh": "W m-2", "NEE": "umol m-2 s-1"}
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the result onto ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+_atomic_write = atomic_write  # the one atomic write (mdpl.io); old name kept for importers
 
 
 def write_json(path: Path, obj) -> None:
@@ -63,11 +52,42 @@ def write_netcdf(path: Path, ds: xr.Dataset) -> None:
 
 
 def batch_file(store_dir: Path, site: str, batch: int) -> Path:
-    return Path(store_dir) / "runs" / f"{site}__b{batch:04d}.nc"
+    return Path(store_dir) / "runs" / f"{safe_name(site)}__b{batch:04d}.nc"
 
 
 def features_file(store_dir: Path, site: str) -> Path:
-    return Path(store_dir) / "features" / f"{site}.nc"
+    return Path(store_dir) / "features" / f"{safe_name(site)}.nc"
+
+
+def batch_glob(store_dir: Path, site: str) -> list[Path]:
+    """Every batch file of ``site`` on disk."""
+    return sorted((Path(store_dir) / "runs").glob(f"{site}__b[0-9][0-9][0-9][0-9].nc"))
+
+
+def _load(path: Path) -> xr.Dataset:
+    """A store file read into memory; a truncated or otherwise damaged one is a DataError naming it."""
+    try:
+        with xr.open_dataset(path) as ds:
+            return ds.load()
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise DataError(f"{path}: damaged ensemble file ({type(e).__name__}: {e}); delete it and rerun to "
+                        "recompute it") from None
+
+
+def remove_damaged(store_dir) -> list[str]:
+    """Delete the run and feature files of ``store_dir`` that cannot be read back; returns their names.
+
+    A later run with the same settings then recomputes exactly those.
+    """
+    store_dir = Path(store_dir)
+    gone = []
+    for p in sorted([*store_dir.glob("runs/*.nc"), *store_dir.glob("features/*.nc")]):
+        try:
+            _load(p)
+        except DataError:
+            p.unlink(missing_ok=True)
+            gone.append(str(p.relative_to(store_dir)))
+    return gone
 
 
 def remove_temporaries(store_dir: Path) -> int:
@@ -167,22 +187,21 @@ class EnsembleStore:
             if not ff.is_file():
                 missing.append(str(ff.relative_to(store_dir)))
             else:
-                with xr.open_dataset(ff) as ds:
-                    features[s["site"]] = SiteFeatures.from_dataset(ds.load())
+                features[s["site"]] = SiteFeatures.from_dataset(_load(ff))
             for b, (m0, m1) in enumerate(man["batches"]):
                 path = batch_file(store_dir, s["site"], b)
                 if not path.is_file():
                     missing.append(str(path.relative_to(store_dir)))
                     continue
-                with xr.open_dataset(path) as ds:
-                    members = ds["member"].values
-                    if members[0] != m0 or members[-1] != m1 - 1 or ds.sizes["day"] != s["n_days"]:
-                        raise DataError(f"{path}: holds members {members[0]}..{members[-1]} over "
-                                        f"{ds.sizes['day']} days; manifest expects {m0}..{m1 - 1} over {s['n_days']}")
-                    params[i, m0:m1] = ds["params"].values
-                    for f in fluxes:
-                        daily[f][i, m0:m1, : s["n_days"]] = ds[f].values
-                    done[i, m0:m1] = True
+                ds = _load(path)
+                members = ds["member"].values
+                if members[0] != m0 or members[-1] != m1 - 1 or ds.sizes["day"] != s["n_days"]:
+                    raise DataError(f"{path}: holds members {members[0]}..{members[-1]} over "
+                                    f"{ds.sizes['day']} days; manifest expects {m0}..{m1 - 1} over {s['n_days']}")
+                params[i, m0:m1] = ds["params"].values
+                for f in fluxes:
+                    daily[f][i, m0:m1, : s["n_days"]] = ds[f].values
+                done[i, m0:m1] = True
         if missing and not allow_incomplete:
             more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
             raise DataError(

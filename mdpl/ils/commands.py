@@ -51,6 +51,10 @@ def _load_params(path: str | None, igbp: str):
         raise ModelError(f"{p}: not valid JSON ({e})") from None
     if not isinstance(raw, dict):
         raise ModelError(f"{p}: expected a JSON object {{name: value}}")
+    bad = {k: v for k, v in raw.items() if isinstance(v, bool) or not isinstance(v, (int, float))}
+    if bad:
+        k, v = next(iter(bad.items()))
+        raise ModelError(f"{p}: parameter {k!r} must be a number (physical units), got {json.dumps(v)}")
     try:
         return PARAMETER_SPACE.from_dict(raw, igbp=igbp)
     except ModelError as e:
@@ -65,7 +69,9 @@ def run_file(forcing: str, out: str, params: str | None = None, *, daily: bool =
     from mdpl.config import load_config
     from mdpl.ils.forcing import read_forcing_netcdf
     from mdpl.ils.model import EmbeddedLSM
+    from mdpl.io import atomic_netcdf, check_output_file
 
+    out_p = check_output_file(out)  # before the run, not after it
     cfg = load_config(config).lsm
     if dtype:
         cfg.dtype = dtype
@@ -78,12 +84,7 @@ def run_file(forcing: str, out: str, params: str | None = None, *, daily: bool =
     xds = res.to_dataset().isel(site=0, member=0, drop=True)
     xds.attrs.update({"site": str(ds.attrs.get("site", "")), "igbp": igbp, "model": "mdpl embedded LSM",
                       "parameters": json.dumps(model.parameter_space.to_dict(p)), "forcing_file": str(forcing)})
-    out_p = Path(out)
-    out_p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_p.with_name(out_p.name + ".tmp")
-    xds.to_netcdf(tmp)
-    tmp.replace(out_p)
-    return out_p
+    return atomic_netcdf(out_p, xds)
 
 
 def _run(args: argparse.Namespace) -> int:
