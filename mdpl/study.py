@@ -145,7 +145,7 @@ def stage_fingerprints(cfg: Config, model, datasets, data_source: str, sources) 
         if src in KIND_OF:  # refinement rounds run the land model and retrain: the ensemble plan counts too
             calibration[src] = _fingerprint(cal_base, src, surrogate[KIND_OF[src]], plan)
         else:
-            calibration[src] = _fingerprint(cal_base, src)
+            calibration[src] = _fingerprint(cal_base, src, surrogate)  # the parameter screen may read the surrogate
     evaluation = _fingerprint(data, lsm, code_fingerprint("calibrate", "evaluate", "study.py"),
                               {s: calibration[s] for s in sources if s in KIND_OF})  # + parameters, in run_study
     return {"ensemble": ensemble, "ensemble_sites": ens_sites, "features": features, "surrogate": surrogate,
