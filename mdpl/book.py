@@ -223,7 +223,9 @@ def ensure_benchmark(study, cfg, out: Path, source: str) -> float:
 
     Peers (PLUMBER2 LSMs), empirical benchmarks and the LSTM were all scored
     against real towers, so on synthetic or directly supplied data nothing is
-    written and chapter 5 ranks the study's own parameter sources only.
+    written and chapter 5 ranks the study's own parameter sources only. The
+    study's sources on the PLUMBER2 basis come from the half-hourly series its
+    evaluation kept (no second land-model run).
     Reused while the study's metrics are unchanged. Returns wall seconds.
     """
     import hashlib
@@ -238,13 +240,13 @@ def ensure_benchmark(study, cfg, out: Path, source: str) -> float:
 
     csv = out / BENCHMARK_CSV
     stamp = csv.with_suffix(".fingerprint")
-    fp = hashlib.sha256(((out / "metrics.json").read_bytes() + f"{cfg.mode}{cfg.seed}".encode())).hexdigest()[:16]
+    fp = hashlib.sha256(((out / "metrics.json").read_bytes() + f"{cfg.mode}{cfg.seed} lsm".encode())).hexdigest()[:16]
     if csv.is_file() and stamp.is_file() and stamp.read_text().strip() == fp:
         return time.perf_counter() - t0
     datasets = {str(d.attrs["site"]): d for d in load_sites(cfg.data.data_dir, list(study.sites))}
     peers = default_peers_dir() if cfg.data.data_dir is None else Path(cfg.data.data_dir) / "reference" / "peers"
     table = build_benchmark_table(datasets, study_dir=out, peers_dirs=[peers] if peers and Path(peers).is_dir() else [],
-                                  mode=cfg.mode, seed=cfg.seed, include_lstm=True, include_lsm=cfg.mode == "full",
+                                  mode=cfg.mode, seed=cfg.seed, include_lstm=True, include_lsm=True,
                                   min_measured_fraction=cfg.data.min_measured_fraction)
     _atomic_write_text(csv, table.to_csv(index=False, float_format="%.6g"))
     _atomic_write_text(stamp, fp)

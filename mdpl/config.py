@@ -65,7 +65,7 @@ class EnsembleConfig:
     sampler: str = "sobol"  # sobol | lhs
     batch_size: int = 256
     span: str = "train"  # train: only each site's calibration period (halves the cost for 2-year sites) | all
-    max_trim_days: int = 1  # sites whose records differ by <= this many days (leap years) run in one call
+    max_pad_days: float = 400.0  # sites whose records differ by <= this many days share one land-model call (shorter ones padded)
 
 
 @dataclass

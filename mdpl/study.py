@@ -423,7 +423,7 @@ def _ensemble(cfg: Config, datasets, model, out: Path, progress: bool, fps: dict
                             batch_size=cfg.ensemble.batch_size, seed=cfg.seed, method=cfg.ensemble.sampler,
                             min_measured_fraction=cfg.data.min_measured_fraction,
                             span=getattr(cfg.ensemble, "span", "all"),
-                            max_trim_days=getattr(cfg.ensemble, "max_trim_days", 0), progress=progress)
+                            max_pad_days=cfg.ensemble.max_pad_days, progress=progress)
 
     try:
         return run()
@@ -524,7 +524,7 @@ def _refine(source, kind, res, cfg: Config, *, model, datasets, feats, train, pr
         shutil.rmtree(refined_dir)
     e = cfg.ensemble
     ens_kw = dict(batch_size=e.batch_size, min_measured_fraction=cfg.data.min_measured_fraction, span=e.span,
-                  max_trim_days=e.max_trim_days)
+                  max_pad_days=e.max_pad_days)
     c = cfg.calibration
     for k in range(int(c.refine_rounds)):
         _log(progress, f"refinement round {k + 1} of {c.refine_rounds} for {source}: {c.refine_members} runs per site")
@@ -819,6 +819,9 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
     eval_dir = out / "evaluation"
     eval_fp = _fingerprint(fps["evaluation"], sources, {k: np.round(np.asarray(v, np.float64), 8).tolist()
                                                         for k, v in {**run_params, **checks}.items()})
+    from mdpl.evaluate.native import native_path, write_native
+
+    eval_fp = _fingerprint(eval_fp, "native Qle/Qh kept")  # older evaluations lack the native_<site>.nc files
     cached = [read_json_or_none(eval_dir / n) for n in ("records.json", "surrogate_gap.json")] \
         if _stage_done(eval_dir, eval_fp) else [None, None]
     if all(isinstance(x, dict) for x in cached) and all(
@@ -830,8 +833,16 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
         t = time.perf_counter()
         _log(progress, f"land-model runs: {', '.join(run_params)}"
                        + (f" and {len(checks)} generator checkpoints" if checks else ""))
-        sims = run_sources(model, datasets, {**run_params, **checks}, progress=progress)
+        native: list = []  # Qle/Qh at every step of the same runs: the PLUMBER2 basis without a second run
+        sims = run_sources(model, datasets, {**run_params, **checks}, progress=progress, native=("Qle", "Qh"),
+                           native_out=native)
         selection = _select(cfg, {**calibrations, **seeded}, feats, sims, split, default.params, out)
+        if native:  # the land-model check's choices, in the step series too
+            for r in selection:
+                i = site_names.index(r["site"])
+                if native[i] and r["chosen"] != "-1":  # -1: direct/classical kept their own result
+                    native[i][r["source"]] = native[i]["default" if r["chosen"] == "default"
+                                                       else f"{r['source']}{SEL_SEP}{r['chosen']}"]
         seed_sims = [{k: v for k, v in sim.items() if k in seeded or k == "default"} for sim in sims]
         for sim in sims:
             for k in list(sim):
@@ -841,6 +852,10 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
         _write_seed_records(eval_dir, cfg, records, score_sources(feats, seed_sims, split) if seeded else [],
                             calibrations, seeded)
         series = {str(f.site): sim for f, sim in zip(feats, sims)}
+        for ds, f, kept in zip(datasets, feats, native or [None] * len(feats)):
+            if kept:  # a model with daily output only has none
+                kept = {k: v for k, v in kept.items() if k in sims[0]}
+                write_native(native_path(eval_dir, str(f.site)), ds["time"].values, kept)
         timings["evaluate_s"] = time.perf_counter() - t
         for f, sp in zip(feats, split):
             ds = _series_dataset(f, series[str(f.site)], sp)

@@ -78,7 +78,7 @@ show_markdown(
 # ## The figures and tables
 
 # %%
-include = tuple(c for c in comparisons if c != "training") or ("training",)
+include = tuple(c for c in ("plumber2_basis", "held_out") if c in comparisons) or ("training",)
 fig, axes = ranking_figure(scored, include=include)
 cap.figure(fig, "Rank of every model by RMSE within each comparable group (rows: sites; 1 = lowest RMSE, green), "
                 "one panel per flux, time scale and scoring basis; the numbers are the RMSE (W m-2 for Qle and Qh, "
@@ -91,6 +91,39 @@ cap.table(plots.styled_table(mr, caption="Mean rank by RMSE", decimals=2),
           "Mean rank of each model over the sites it was scored at (1 = best), number of sites and mean RMSE, per "
           "scoring basis, time scale and flux; rules separate the scoring bases.",
           units="rank and sites dimensionless; mean RMSE in W m-2 (Qle, Qh) or umol m-2 s-1 (NEE)")
+
+# %%
+# Side by side at every tower: half-hourly RMSE on PLUMBER2's basis (whole record, measured steps, uncorrected
+# fluxes: the basis of the peers' published numbers) and daily RMSE on the held-out basis.
+import pandas as pd
+
+side = []
+for comp, scale in (("plumber2_basis", "halfhourly"), ("held_out", "daily")):
+    sub = scored[(scored["comparison"] == comp) & (scored["scale"] == scale) & scored["flux"].isin(["Qle", "Qh"])]
+    if len(sub):
+        t = sub.pivot_table(index=["flux", "site"], columns="model", values="rmse", aggfunc="first")
+        t.columns = pd.MultiIndex.from_product([[f"{comp.replace('_', ' ')}, {scale}"], t.columns])
+        side.append(t)
+if side:
+    both = pd.concat(side, axis=1)
+    cap.table(plots.styled_table(both, caption="RMSE by basis", decimals=1, separate_level=0),
+              "RMSE of every model at every tower on PLUMBER2's basis (half-hourly, whole record, measured steps, "
+              "uncorrected fluxes) and on the held-out basis (daily means of measured days in the held-out period); "
+              "empty cells: the model was not scored on that basis there. Thick rules separate the fluxes.",
+              units="W m-2")
+basis_rows = scored[scored["comparison"] == "plumber2_basis"]
+in_sample = sorted(set(basis_rows.loc[basis_rows["sample"] == "in", "model"]))
+if in_sample:
+    towers = sorted(set(basis_rows.loc[basis_rows["sample"] == "in", "site"]))
+    show_markdown(
+        ":::{admonition} In-sample on PLUMBER2's basis\n:class: caution\n"
+        f"The whole record of every tower here ({', '.join(towers)}) includes the period "
+        f"{', '.join(in_sample)} were calibrated on (the training years, or the training weeks of one-year records), "
+        "so their PLUMBER2-basis rows are in-sample (`sample = in`) and flatter them. The defaults, the peers (JULES, "
+        "ecLand), 1lin and 3km27 never saw these towers' fluxes. The held-out basis is the fair comparison for the "
+        "calibrated sources.\n:::")
+elif len(basis_rows):
+    show_markdown("On PLUMBER2's basis only models that never saw these towers' fluxes are ranked here.")
 
 # %%
 daily = scored[(scored["scale"] == "daily") & scored["flux"].isin(["Qle", "Qh"])]
@@ -114,6 +147,17 @@ if focus is not None and len(focus):
         for (comp, scale, flux), row in focus.iterrows()) + ".")
 else:
     show_markdown("This study has no MdPL rows to rank.")
+hh = scored[(scored["comparison"] == "plumber2_basis") & (scored["scale"] == "halfhourly")]
+if len(hh) and "MdPL" in set(hh["model"]):
+    beaten = []
+    for flux in ("Qle", "Qh"):
+        f = hh[hh["flux"] == flux].pivot_table(index="site", columns="model", values="rmse", aggfunc="first")
+        for peer in [c for c in f.columns if c not in ("MdPL", "dPL", "default", "direct", "classical")]:
+            pair = f[["MdPL", peer]].dropna()
+            if len(pair):
+                beaten.append(f"{flux} vs {peer}: {int((pair['MdPL'] < pair[peer]).sum())} of {len(pair)}")
+    show_markdown("On PLUMBER2's basis (half-hourly, in-sample for MdPL) MdPL has the lower RMSE at: "
+                  + "; ".join(beaten) + " towers.")
 
 # %% [markdown]
 # ## What comes next

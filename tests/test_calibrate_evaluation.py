@@ -7,9 +7,15 @@ import pandas as pd
 import pytest
 
 from calibrate_toy import TorchBucketModel
-from mdpl.calibrate.evaluation import monthly_pairs, score_site, simulate_sources, simulate_sources_many
+from mdpl.calibrate.evaluation import (
+    evaluate_sources,
+    monthly_pairs,
+    score_site,
+    simulate_sources,
+    simulate_sources_many,
+)
 from mdpl.calibrate.result import CalibrationResult
-from mdpl.data.features import FORCING_FEATURES, STATIC_FEATURES, SiteFeatures
+from mdpl.data.features import FORCING_FEATURES, STATIC_FEATURES, SiteFeatures, site_features, split_periods
 from mdpl.data.synthetic import generate_site
 
 
@@ -59,6 +65,26 @@ def test_batched_sites_equal_one_by_one():
             pd.testing.assert_frame_equal(together[i][k], alone[k], check_freq=False)
 
 
+def test_sites_of_different_lengths_and_years_share_one_run():
+    """Three sites of 1, 1.3 and 2 years starting in different years run in one padded call; each equals its
+    run alone (its own days, nothing from the padding)."""
+    m = TorchBucketModel()
+    dss = [generate_site("A", igbp="GRA", years=1, time_step_s=3600, seed=1, start="2005-01-01"),
+           generate_site("B", igbp="CRO", latitude=30, years=1.3, time_step_s=3600, seed=2, start="2008-01-01"),
+           generate_site("C", igbp="GRA", latitude=50, years=2, time_step_s=3600, seed=3, start="2002-01-01")]
+    sp = m.parameter_space
+    params = {"default": np.stack([sp.defaults("GRA"), sp.defaults("CRO"), sp.defaults("GRA")]),
+              "other": np.stack([sp.from_unit(np.full(4, u)) for u in (0.3, 0.7, 0.5)])}
+    records, series = evaluate_sources(m, dss, [site_features(ds, 0.0) for ds in dss], params,
+                                       [split_periods(site_features(ds, 0.0).days) for ds in dss], progress=False)
+    assert m.calls == 1
+    for i, ds in enumerate(dss):
+        alone = simulate_sources(TorchBucketModel(), ds, {k: v[i] for k, v in params.items()})
+        for k in params:
+            assert len(series[ds.attrs["site"]][k]) == site_features(ds, 0.0).n_days
+            pd.testing.assert_frame_equal(series[ds.attrs["site"]][k], alone[k], check_freq=False)
+
+
 def test_calibration_result_round_trip(tmp_path):
     r = CalibrationResult("mdpl", ["A", "B"], ["x", "y"], ["m", "1"], np.array([[1.0, 2.0], [3.0, 4.0]]),
                           history=[{"epoch": 0, "loss": 1.5}], notes=["n"], info={"best_epoch": 0})
@@ -78,3 +104,31 @@ def test_non_finite_land_model_runs_are_reported():
     bad = pd.DataFrame({"Qle": [1.0, np.nan, np.nan, 4]}, index=days)
     msgs = non_finite_runs({"ZA-Kru": {"default": good, "mdpl": bad}})
     assert msgs == ["site ZA-Kru, parameters mdpl: the land model returned non-finite Qle on 2 of 4 days"]
+
+
+def test_native_steps_kept_from_the_same_run_match_its_daily_means():
+    """``native=`` keeps Qle/Qh at every step of the evaluation's own run; their daily means are its daily series
+    and the daily-output run gives the same (so the PLUMBER2 basis needs no second run)."""
+    from mdpl.config import LsmConfig
+    from mdpl.data.synthetic import site_twin
+    from mdpl.ils import EmbeddedLSM
+
+    m = EmbeddedLSM(LsmConfig(spinup_max_years=1, dtype="float64"), device="cpu")
+    dss = [site_twin("DK-Fou", years=3 / 365.25, seed=1, start="2005-06-01"),
+           site_twin("ID-Pag", years=4 / 365.25, seed=2, start="2002-06-01")]
+    sp = m.parameter_space
+    params = {"default": np.stack([sp.defaults("CRO"), sp.defaults("EBF")]),
+              "mid": np.stack([sp.from_unit(np.full(sp.n, 0.4))] * 2)}
+    feats = [site_features(ds, 0.0) for ds in dss]
+    split = [split_periods(f.days) for f in feats]
+    native: dict = {}
+    recs, series = evaluate_sources(m, dss, feats, params, split, progress=False, native=("Qle", "Qh"), native_out=native)
+    recs_daily, series_daily = evaluate_sources(m, dss, feats, params, split, progress=False)
+    for ds in dss:
+        site = ds.attrs["site"]
+        for k in params:
+            steps = native[site][k]["Qle"]
+            assert steps.shape == (ds.sizes["time"],) and steps.dtype == np.float32
+            np.testing.assert_allclose(steps.reshape(-1, 48).mean(1), series[site][k]["Qle"].to_numpy(), rtol=1e-6)
+            pd.testing.assert_frame_equal(series[site][k], series_daily[site][k], check_freq=False, rtol=1e-6)
+    assert [r["rmse"] for r in recs] == pytest.approx([r["rmse"] for r in recs_daily], rel=1e-6, nan_ok=True)

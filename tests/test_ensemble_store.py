@@ -177,19 +177,21 @@ def test_training_span_drops_the_heldout_year():
     assert training_span(one).sizes["time"] == one.sizes["time"]  # week blocks: the whole record
 
 
-def test_leap_day_sites_share_one_call(tmp_path):
-    from mdpl.ensemble.runner import site_groups
+def test_sites_of_different_lengths_share_one_call(tmp_path):
+    """Records of different lengths (a leap day, a longer record) run in one call, padded; each site's series
+    are exactly those it gets alone, over all of its own days."""
+    from mdpl.ils.batching import batch_groups
 
-    a = site_twin("DK-Fou", years=0.1, seed=1)
-    b = site_twin("CN-Cng", years=0.2, seed=1)
-    b = b.isel(time=slice(0, a.sizes["time"] + 48))  # one day longer
-    assert site_groups([a, b]) == [[0], [1]] and site_groups([a, b], max_trim_days=1) == [[0, 1]]
+    a = site_twin("DK-Fou", years=1, seed=1, start="2005-01-01")
+    b = site_twin("CN-Cng", years=1.2, seed=1, start="2008-01-01")  # 2008 is a leap year; 73 days longer
+    assert batch_groups([a, b]) == [[0, 1]] and batch_groups([a, b], max_pad_days=30) == [[0], [1]]
     model = ToyBucketModel()
-    store = run_ensemble([a, b], model, toy_space(), 3, tmp_path / "e", batch_size=3, max_trim_days=1, progress=False)
+    store = run_ensemble([a, b], model, toy_space(), 3, tmp_path / "e", batch_size=3, progress=False)
     assert model.calls == 1
-    assert store.n_days.tolist() == [site_features(a).n_days] * 2
-    direct = ToyBucketModel().simulate(b.isel(time=slice(0, a.sizes["time"])), store.params[1])
-    np.testing.assert_allclose(store.member_series("CN-Cng", "Qle"), direct.fluxes["Qle"], rtol=1e-5, atol=1e-4)
+    assert store.n_days.tolist() == [site_features(a).n_days, site_features(b).n_days]
+    for i, (code, ds) in enumerate(zip(["DK-Fou", "CN-Cng"], [a, b])):
+        alone = ToyBucketModel().simulate(ds, store.params[i])
+        np.testing.assert_allclose(store.member_series(code, "Qle"), alone.fluxes["Qle"], rtol=1e-5, atol=1e-4)
 
 
 def test_given_parameter_sets_run_as_given_and_join_an_existing_store(sites, reference, tmp_path):

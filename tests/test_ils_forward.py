@@ -161,3 +161,20 @@ def test_extreme_parameter_sets_stay_finite(model, two_sites):
     for k in ("Qle", "Qh", "NEE", "Tsurf", "RootMoist"):
         assert torch.isfinite(r[k]).all(), k
     assert r["energy_residual"].abs().max() < 0.5
+
+
+def test_spinup_of_a_column_does_not_depend_on_its_batch(two_sites):
+    """Each column stops spinning up on its own convergence: a site run beside another (which needs more
+    cycles) gets exactly the state and fluxes it gets alone."""
+    from mdpl.config import LsmConfig
+
+    m = EmbeddedLSM(LsmConfig(spinup_max_years=6, spinup_tolerance=1e-2, dtype="float64"), device="cpu")
+    short = [d.isel(time=slice(0, 96)) for d in two_sites]
+    p = np.stack([SPACE.defaults("CRO"), SPACE.defaults("EBF")])
+    together = m.simulate(short, p[:, None, :], spinup=True, daily=True)
+    alone = [m.simulate(ds, p[i], spinup=True, daily=True) for i, ds in enumerate(short)]
+    cycles = [a.diagnostics["spinup_cycles"] for a in alone]
+    assert cycles[0] != cycles[1] and together.diagnostics["spinup_cycles"] == max(cycles), cycles
+    for i, a in enumerate(alone):
+        for flux in ("Qle", "Qh", "NEE", "RootMoist"):
+            torch.testing.assert_close(together[flux][i], a[flux][0], rtol=1e-9, atol=1e-9)

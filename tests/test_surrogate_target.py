@@ -25,7 +25,7 @@ def test_multitask_surrogate_meets_the_fidelity_target(tmp_path):
     model = EmbeddedLSM(cfg.lsm, device="cpu")
     store = run_ensemble(sites, model, model.parameter_space, cfg.ensemble.n_members, tmp_path / "ens",
                          batch_size=cfg.ensemble.batch_size, seed=0, span=cfg.ensemble.span,
-                         max_trim_days=cfg.ensemble.max_trim_days, progress=False)
+                         max_pad_days=cfg.ensemble.max_pad_days, progress=False)
     sur = train_surrogate(store, cfg.surrogate, kind="multitask", seed=0, progress=False)
     rep = fidelity_report(sur, store)
     pooled = rep[rep.site == "ALL"].set_index("flux")

@@ -9,9 +9,10 @@
   (``LSTM-LOSO``), daily and monthly on the held-out period;
 - the calibration's own records (``default``, ``MdPL``, ``dPL``, ``direct``)
   from a study directory's ``metrics.json``;
-- the land model re-run with each study parameter set over the whole record,
-  on the peers' basis (``include_lsm``; costly: one half-hourly run of every
-  site's whole record with spin-up);
+- the land model with each study parameter set over the whole record, on the
+  peers' basis (``include_lsm``): the half-hourly series the study's
+  evaluation kept, else (an older study) one half-hourly run of every site's
+  whole record with spin-up;
 - peer LSMs (JULES, ecLand, and any CSVs a user adds) from peers directories:
   exactly their basis (``plumber2_basis``), and their published monthly means
   over our held-out months (``held_out``, monthly; the basis column says how

@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mdpl.calibrate.targets import observed_daily
+from mdpl.ils.batching import batch_groups, pad_group
 from mdpl.evaluate.metrics import all_metrics
 
 #: fluxes simulated for every source
@@ -38,12 +39,6 @@ def _site_days(ds) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(ds["time"].values).normalize().unique()
 
 
-def batch_key(ds) -> tuple:
-    """Sites with equal keys (steps, step length, time of day of the first stamp) can share one run."""
-    t0 = pd.Timestamp(ds["time"].values[0])
-    return int(ds.sizes["time"]), float(ds.attrs.get("time_step_s", 0)), t0.hour * 60 + t0.minute
-
-
 def simulate_sources(model, ds, params: dict[str, np.ndarray], *, fluxes=SCORED_FLUXES) -> dict[str, pd.DataFrame]:
     """Daily means of ``fluxes`` for each source's parameter set (P,) at one site (one batched run).
 
@@ -52,29 +47,53 @@ def simulate_sources(model, ds, params: dict[str, np.ndarray], *, fluxes=SCORED_
     return simulate_sources_many(model, [ds], {k: np.asarray(v, float)[None] for k, v in params.items()}, fluxes=fluxes)[0]
 
 
-def simulate_sources_many(model, datasets, params: dict[str, np.ndarray], *, fluxes=SCORED_FLUXES) -> list[dict[str, pd.DataFrame]]:
-    """Like :func:`simulate_sources` for several sites sharing a :func:`batch_key` in one land-model call.
+def simulate_sources_many(model, datasets, params: dict[str, np.ndarray], *, fluxes=SCORED_FLUXES,
+                          native: Sequence[str] = (), native_out: list | None = None) -> list[dict[str, pd.DataFrame]]:
+    """Like :func:`simulate_sources` for several sites in one land-model call.
 
-    ``params``: source -> (n_sites, P). Returns, per site, source -> daily DataFrame.
+    The sites must share a :func:`mdpl.ils.batching.batch_key`; shorter records are padded to the
+    longest (:func:`mdpl.ils.batching.pad_group`) and each site keeps its own days only.
+    ``params``: source -> (n_sites, P). Returns, per site, source -> daily DataFrame. With ``native``
+    (flux names), the run keeps every time step and appends to ``native_out``, per site, source ->
+    flux -> (site steps,) float32 array at the forcing's own step (the PLUMBER2 basis); the daily
+    means are then those of the steps, as in the model's own daily output.
     """
     names = list(params)
     p = np.stack([np.stack([np.asarray(params[k][i], dtype=float) for k in names]) for i in range(len(datasets))])
+    forcing = pad_group(datasets) if len(datasets) > 1 else [datasets[0]]
     with torch.no_grad():
-        res = model.simulate(datasets if len(datasets) > 1 else datasets[0], p, daily=True)
+        res = model.simulate(forcing if len(forcing) > 1 else forcing[0], p, daily=not native)
+    edges = None
+    if native and res.fluxes[fluxes[0]].shape[-1] != int(forcing[0].sizes["time"]):
+        native = ()  # the model gave daily output only: nothing at the native step to keep
+    if native:
+        t = pd.DatetimeIndex(forcing[0]["time"].values)
+        day = t.normalize().values
+        edges = np.concatenate([[0], np.flatnonzero(day[1:] != day[:-1]) + 1])
     n_sets = len(names)
     out = []
     for i, ds in enumerate(datasets):
-        days = pd.DatetimeIndex(res.time).normalize() if i == 0 else _site_days(ds)
-        site = {}
+        days = _site_days(ds)
+        n_steps = int(ds.sizes["time"])
+        site, native_site = {}, {}
         for j, k in enumerate(names):
             b = i * n_sets + j
-            cols = {}
-            for f in fluxes:
+            cols, steps = {}, {}
+            for f in dict.fromkeys([*fluxes, *native]):
                 v = res.fluxes[f][b]
                 v = (v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)).astype(float)
-                cols[f] = v[: len(days)]
+                if native:
+                    if f in native:
+                        steps[f] = v[:n_steps].astype(np.float32)
+                    v = np.add.reduceat(v, edges) / np.diff(np.append(edges, len(v)))
+                if f in fluxes:
+                    cols[f] = v[: len(days)]
             site[k] = pd.DataFrame(cols, index=days[: len(cols[fluxes[0]])])
+            if native:
+                native_site[k] = steps
         out.append(site)
+        if native and native_out is not None:
+            native_out.append(native_site)
     return out
 
 
@@ -151,21 +170,40 @@ def score_site(
     return records
 
 
-def run_sources(model, datasets: Sequence, params_by_source: dict[str, np.ndarray], *,
-                progress: bool = True) -> list[dict[str, pd.DataFrame]]:
-    """Daily land-model series of every source at every site (sites sharing a :func:`batch_key` in one call).
+#: a run that keeps every step holds ~24 outputs x 4 bytes per column-step: about 2 GB at this many
+MAX_NATIVE_COLUMN_STEPS = 20_000_000
 
-    ``params_by_source``: source -> (n_sites, P). Returns, in site order, source -> daily DataFrame.
+
+def _memory_chunks(group: list[int], datasets, n_sets: int) -> list[list[int]]:
+    """``group`` split into consecutive calls whose columns x (padded) steps stay within the memory bound."""
+    steps = max(int(datasets[i].sizes["time"]) for i in group)
+    per_call = max(1, MAX_NATIVE_COLUMN_STEPS // max(1, steps * n_sets))
+    return [group[k : k + per_call] for k in range(0, len(group), per_call)]
+
+
+def run_sources(model, datasets: Sequence, params_by_source: dict[str, np.ndarray], *, progress: bool = True,
+                native: Sequence[str] = (), native_out: list | None = None) -> list[dict[str, pd.DataFrame]]:
+    """Daily land-model series of every source at every site (sites of a :func:`batch_groups` group in one call).
+
+    ``params_by_source``: source -> (n_sites, P). Returns, in site order, source -> daily DataFrame. With
+    ``native`` (flux names), ``native_out`` (a list) receives, in site order, source -> flux -> the
+    series at every time step of the same runs (calls then bounded by :data:`MAX_NATIVE_COLUMN_STEPS`).
     """
     out: list = [None] * len(datasets)
-    groups: dict[tuple, list[int]] = {}
-    for i, ds in enumerate(datasets):
-        groups.setdefault(batch_key(ds), []).append(i)
-    for idx in tqdm(list(groups.values()), desc="land-model runs", disable=not progress, leave=False):
+    kept: list = [None] * len(datasets)
+    groups = batch_groups(datasets)
+    if native:
+        groups = [c for g in groups for c in _memory_chunks(g, datasets, len(params_by_source))]
+    for idx in tqdm(groups, desc="land-model runs", disable=not progress, leave=False):
+        steps: list = []
         sims = simulate_sources_many(model, [datasets[i] for i in idx],
-                                     {k: np.asarray(v)[idx] for k, v in params_by_source.items()})
-        for i, sim in zip(idx, sims):
+                                     {k: np.asarray(v)[idx] for k, v in params_by_source.items()}, native=native,
+                                     native_out=steps)
+        for j, (i, sim) in enumerate(zip(idx, sims)):
             out[i] = sim
+            kept[i] = steps[j] if steps else None
+    if native_out is not None:
+        native_out.extend(kept)
     return out
 
 
@@ -187,13 +225,25 @@ def evaluate_sources(
     *,
     corrected=None,
     progress: bool = True,
+    native: Sequence[str] = (),
+    native_out: dict | None = None,
 ) -> tuple[list[dict], dict[str, dict[str, pd.DataFrame]]]:
     """Run and score every source at every site.
 
     ``params_by_source``: source -> (n_sites, P) physical parameters in site
     order; ``split``: per site (train_mask, test_mask) over its feature days.
-    Returns the metric records and site -> source -> daily simulation.
+    Returns the metric records and site -> source -> daily simulation. With
+    ``native`` (flux names), the same runs also keep those fluxes at every
+    time step, into ``native_out[site][source][flux]`` (see
+    :func:`simulate_sources_many`), so the PLUMBER2-basis scores need no
+    second run; sites then go in calls of at most
+    :data:`MAX_NATIVE_COLUMN_STEPS` column-steps (memory bound).
     """
-    sims = run_sources(model, datasets, params_by_source, progress=progress)
+    kept: list = []
+    sims = run_sources(model, datasets, params_by_source, progress=progress, native=native, native_out=kept)
     records = score_sources(features_list, sims, split, corrected=corrected)
+    if native_out is not None:
+        for f, k in zip(features_list, kept):
+            if k:
+                native_out[str(f.site)] = k
     return records, {str(f.site): s for f, s in zip(features_list, sims)}

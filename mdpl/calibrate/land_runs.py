@@ -4,8 +4,9 @@
 calibration need: per site the forcing window, the targets on that window
 (measured training days of the calibrated fluxes) and how the model's daily
 output lines up with the feature days. :meth:`WindowedProblem.simulate`
-then runs any parameters, grouping sites whose windows have the same number
-of steps into one batched land-model call (one column per site and set).
+then runs any parameters, the sites' windows in as few batched land-model
+calls as :func:`mdpl.ils.batching.batch_groups` allows (one column per site
+and set; shorter windows padded at their end).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from mdpl.calibrate.inputs import train_mask_of
 from mdpl.calibrate.targets import SiteTargets, site_targets
 from mdpl.calibrate.windows import best_window, window_dataset
+from mdpl.ils.batching import batch_groups, pad_group
 
 
 @dataclass
@@ -57,11 +59,7 @@ class WindowedProblem:
             ok = torch.as_tensor(pos >= 0)
             tgt.mask = {k: v & ok for k, v in tgt.mask.items()}
             self.windows.append(SiteWindow(wds, a, b, np.maximum(pos, 0), tgt))
-        groups: dict[tuple, list[int]] = {}
-        for i, w in enumerate(self.windows):
-            key = (int(w.ds.sizes["time"]), float(w.ds.attrs.get("time_step_s", 0)))
-            groups.setdefault(key, []).append(i)
-        self.groups = list(groups.values())
+        self.groups = batch_groups([w.ds for w in self.windows])
 
     @property
     def window_days(self) -> list[int]:
@@ -79,7 +77,7 @@ class WindowedProblem:
         n_sites, n_sets = params.shape[0], params.shape[1]
         out: list[list[dict]] = [[] for _ in range(n_sites)]
         for idx in self.groups:
-            dss = [self.windows[i].ds for i in idx]
+            dss = pad_group([self.windows[i].ds for i in idx])  # a no-op for windows of equal length
             res = self.model.simulate(dss if len(dss) > 1 else dss[0], params[idx], daily=True, spinup=self.spinup)
             for gi, i in enumerate(idx):
                 pos = torch.as_tensor(self.windows[i].positions)

@@ -40,7 +40,7 @@ def refine_round(store, datasets, model, centre: np.ndarray, surrogate_cfg, stor
     surrogate on the joined ensemble. Returns (joined store, trained surrogate).
 
     ``datasets`` must be the sites of ``store`` in the same order; ``ensemble_kw`` passes the ensemble's own
-    settings (span, max_trim_days, min_measured_fraction, batch_size) so the new runs cover the same days.
+    settings (span, max_pad_days, min_measured_fraction, batch_size) so the new runs cover the same days.
     """
     from mdpl.calibrate.surrogate_training import train_surrogate
     from mdpl.ensemble import run_ensemble

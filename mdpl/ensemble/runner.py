@@ -37,10 +37,11 @@ from mdpl.ensemble.store import (
     write_netcdf,
 )
 from mdpl.errors import ConfigError, DataError, ModelError
+from mdpl.ils.batching import MAX_PAD_DAYS, batch_groups, pad_group
 
 #: manifest entries that must agree for a run to resume into an existing store
 _PLAN_KEYS = ("format", "model", "seed", "sampler", "n_members", "batches", "sites", "parameters", "fluxes",
-              "min_measured_fraction", "span", "max_trim_days")
+              "min_measured_fraction", "span", "max_pad_days")
 
 
 def _model_info(model) -> dict:
@@ -89,46 +90,6 @@ def _daily_fluxes(result, flux: str, days_list: list[pd.DatetimeIndex], sites: l
     return out
 
 
-def site_groups(sites: list[xr.Dataset], max_trim_days: int = 0) -> list[list[int]]:
-    """Indices of sites the land model can run in one call.
-
-    Sites group when they share the step length and the start time of day
-    and their step counts differ by at most ``max_trim_days`` days (a leap
-    day, say); :func:`trim_to_groups` then cuts each group to its shortest
-    member.
-    """
-    by_key: dict[tuple, list[tuple[int, int]]] = {}
-    for i, ds in enumerate(sites):
-        t0 = pd.Timestamp(ds["time"].values[0])
-        dt = float(ds.attrs.get("time_step_s", 0))
-        by_key.setdefault((dt, t0 - t0.floor("D")), []).append((int(ds.sizes["time"]), i))
-    groups = []
-    for (dt, _), members in by_key.items():
-        tol = int(round(max_trim_days * 86400 / dt)) if dt > 0 else 0
-        members.sort()
-        current, n_min = [], None
-        for n, i in members:
-            if current and n - n_min > tol:
-                groups.append(sorted(current))
-                current = []
-            if not current:
-                n_min = n
-            current.append(i)
-        groups.append(sorted(current))
-    return sorted(groups)
-
-
-def trim_to_groups(sites: list[xr.Dataset], groups: list[list[int]]) -> list[xr.Dataset]:
-    """Cut every site of a group to the group's shortest record (trailing steps dropped)."""
-    out = list(sites)
-    for g in groups:
-        n = min(int(sites[i].sizes["time"]) for i in g)
-        for i in g:
-            if sites[i].sizes["time"] > n:
-                out[i] = sites[i].isel(time=slice(0, n))
-    return out
-
-
 def training_span(ds: xr.Dataset) -> xr.Dataset:
     """The part of a site a calibration fits to: everything before the held-out last year.
 
@@ -170,7 +131,7 @@ def run_ensemble(
     min_measured_fraction: float = 0.75,
     group_sites: bool = True,
     span: str = "all",
-    max_trim_days: int = 0,
+    max_pad_days: float = MAX_PAD_DAYS,
     progress: bool = True,
     thetas: np.ndarray | None = None,
 ) -> EnsembleStore:
@@ -181,14 +142,15 @@ def run_ensemble(
     ``.fluxes[name]`` (n, days) and ``.time``; ``space``: the
     :class:`mdpl.ils.ParameterSpace` to sample (``n_members`` sets per site,
     drawn by ``method``, 'sobol' or 'lhs'). With ``group_sites`` the sites
-    that share step count, step length and start time of day run in one call
-    (``simulate([ds, ...], params (n_sites, n, P))``): the embedded model's
-    cost is nearly independent of the batch size, so this is what makes an
-    ensemble affordable on a CPU. ``span='train'`` runs each site only over
-    its calibration period (:func:`training_span`: the years before a
-    held-out last year), ``'all'`` over the whole record. ``max_trim_days``
-    > 0 lets sites whose records differ by up to that many days (leap years)
-    share one call, each cut to the group's shortest record. ``thetas``
+    that share step length, start time of day and spin-up window and whose
+    records differ by at most ``max_pad_days`` days run in one call
+    (``simulate([ds, ...], params (n_sites, n, P))``, shorter records padded
+    at their end, :mod:`mdpl.ils.batching`): the embedded model's cost is
+    nearly independent of the batch size, so this is what makes an ensemble
+    affordable on a CPU, and each site's series are those it gets alone.
+    ``span='train'`` runs each site only over its calibration period
+    (:func:`training_span`: the years before a held-out last year), ``'all'``
+    over the whole record. ``thetas``
     (site, member, P), physical, runs those parameter sets instead of
     sampling (``method`` is then recorded as 'given').
     """
@@ -202,9 +164,7 @@ def run_ensemble(
         raise ConfigError(f"ensemble span must be 'all' or 'train', got {span!r}")
     if span == "train":
         sites = [training_span(ds) for ds in sites]
-    groups = site_groups(sites, max_trim_days) if group_sites else [[i] for i in range(len(sites))]
-    if group_sites and max_trim_days > 0:
-        sites = trim_to_groups(sites, groups)
+    groups = batch_groups(sites, max_pad_days) if group_sites else [[i] for i in range(len(sites))]
     store_dir = Path(store_dir)
     feats = [site_features(ds, min_measured_fraction) for ds in sites]
     names = [f.site for f in feats]
@@ -235,7 +195,7 @@ def run_ensemble(
         "fluxes": list(ENSEMBLE_FLUXES),
         "min_measured_fraction": float(min_measured_fraction),
         "span": span,
-        "max_trim_days": int(max_trim_days),
+        "max_pad_days": float(max_pad_days),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if (store_dir / MANIFEST).is_file():
@@ -254,6 +214,7 @@ def run_ensemble(
     total = len(sites) * len(batches)
     bar = tqdm(total=total, initial=total - len(todo), desc="ensemble", unit="site-batch", disable=not progress)
     for group in groups:
+        padded = dict(zip(group, pad_group([sites[i] for i in group])))
         for b, (m0, m1) in enumerate(batches):
             run = [i for i in group if (i, b) in todo]
             if not run:
@@ -262,7 +223,7 @@ def run_ensemble(
             if len(run) == 1:
                 result = model.simulate(sites[run[0]], thetas[run[0]][m0:m1], daily=True)
             else:
-                result = model.simulate([sites[i] for i in run], np.stack([thetas[i][m0:m1] for i in run]), daily=True)
+                result = model.simulate([padded[i] for i in run], np.stack([thetas[i][m0:m1] for i in run]), daily=True)
             per_flux = {flux: _daily_fluxes(result, flux, [feats[i].days for i in run], [names[i] for i in run], m1 - m0)
                         for flux in ENSEMBLE_FLUXES}
             for j, i in enumerate(run):
