@@ -21,6 +21,7 @@ import xarray as xr
 
 from mdpl.data.catalogue import PFT_GROUPS, pft_group
 from mdpl.errors import DataError
+from mdpl.thermo import saturation_vapour_pressure_pa, vapour_pressure_pa
 
 #: daily forcing features, in order, with units
 FORCING_UNITS: dict[str, str] = {
@@ -137,15 +138,10 @@ class SiteFeatures:
         )
 
 
-def _sat_vp_pa(tair_k: np.ndarray) -> np.ndarray:
-    """Saturation vapour pressure over water (Tetens/Bolton), Pa."""
-    tc = tair_k - 273.15
-    return 611.2 * np.exp(17.67 * tc / (tc + 243.5))
-
-
 def _vpd_pa(tair_k, qair, psurf_pa) -> np.ndarray:
-    e = qair * psurf_pa / (0.622 + 0.378 * qair)
-    return np.maximum(_sat_vp_pa(tair_k) - e, 0.0)
+    """Vapour pressure deficit (Pa), never negative."""
+    e = vapour_pressure_pa(qair, psurf_pa)
+    return np.maximum(saturation_vapour_pressure_pa(np.asarray(tair_k, dtype=float)) - e, 0.0)
 
 
 def _daily_frame(ds: xr.Dataset) -> pd.DataFrame:

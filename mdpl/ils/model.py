@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,9 @@ from mdpl.config import LsmConfig
 from mdpl.device import resolve_device
 from mdpl.errors import ConfigError, ModelError
 from mdpl.ils import constants as C
+from mdpl.ils.c4 import c4_fraction
 from mdpl.ils.carbon import ecosystem_respiration
+from mdpl import thermo
 from mdpl.ils.energy_balance import SurfaceTerms, qsat, solve_surface
 from mdpl.ils.forcing import ForcingTensors, as_forcing
 from mdpl.ils.hydrology import SoilGrid, canopy_drip, layer_water_mm, root_fractions, root_zone_weights, soil_step
@@ -45,16 +48,69 @@ from mdpl.ils.radiation import snow_cover, snow_free_albedo, snow_masking, veget
 from mdpl.ils.soil_thermal import ground_conductance, layer_properties, snowmelt, step_temperature
 from mdpl.ils.turbulence import aerodynamic_conductance, neutral_transfer, richardson_coefficient
 
-#: raw per-step outputs, in the order the step function stacks them (water amounts in kg m-2 per step)
-_RAW = ("Qle", "Qh", "Rnet", "Qg", "GPP", "Reco", "TVeg", "ESoil", "ECanop", "SubSnow", "runoff_mm", "drain_mm",
-        "melt_mm", "Tsurf", "SWE", "CanopInt", "SoilWaterStress", "energy_residual")
+class ColumnState(NamedTuple):
+    """The state a step carries to the next, per column: (batch,) or (batch, layer) tensors."""
+
+    ts: torch.Tensor  # surface (skin) temperature, K
+    wc: torch.Tensor  # canopy interception store, kg m-2
+    swe: torch.Tensor  # snow water equivalent, kg m-2
+    theta: torch.Tensor  # volumetric soil water per layer, m3 m-3
+    tsoil: torch.Tensor  # soil temperature per layer, K
+
+
+class StepTerms(NamedTuple):
+    """State-independent per-step terms, (batch,) each; ``_chunk_inputs`` stacks them in this order."""
+
+    ta: torch.Tensor  # air temperature, K
+    qa: torch.Tensor  # specific humidity, kg kg-1
+    cq: torch.Tensor  # epsilon e_s0 / P, kg kg-1
+    rho_cp: torch.Tensor  # air density x heat capacity, J m-3 K-1
+    rho_veg: torch.Tensor  # air density x vegetation cover, kg m-3
+    rho_bare: torch.Tensor  # air density x bare fraction, kg m-3
+    u: torch.Tensor  # wind speed (floored), m s-1
+    rad_free: torch.Tensor  # absorbed SW of the snow-free surface + eps LW, W m-2
+    snow_sw: torch.Tensor  # SW absorbed less when the ground is fully snow covered, W m-2
+    rain_int: torch.Tensor  # rain onto the canopy, kg m-2 per step
+    rain_thr: torch.Tensor  # rain through the canopy gaps, kg m-2 per step
+    snow_in: torch.Tensor  # snowfall, kg m-2 per step
+    wmax: torch.Tensor  # interception capacity, kg m-2
+    inv_wmax: torch.Tensor  # 1 / wmax
+    gross: torch.Tensor  # unstressed gross canopy photosynthesis (C3 + C4), umol m-2 s-1
+    rd: torch.Tensor  # canopy dark respiration, umol m-2 s-1
+    gross_g: torch.Tensor  # gross, each pathway weighted by its Ball-Berry slope / the C3 slope (for conductance)
+    rd_g: torch.Tensor  # rd weighted likewise
+    k1: torch.Tensor  # Ball-Berry conductance per unit net assimilation, m s-1 per umol m-2 s-1
+    k0: torch.Tensor  # minimum canopy conductance, m s-1
+    rib_coef: torch.Tensor  # 1 / (Tair U^2), s2 m-2 K-1
+
+
+class RawOutputs(NamedTuple):
+    """What one step reports, (batch,) each (water amounts in kg m-2 per step); stacked in this order."""
+
+    Qle: torch.Tensor
+    Qh: torch.Tensor
+    Rnet: torch.Tensor
+    Qg: torch.Tensor
+    GPP: torch.Tensor
+    Reco: torch.Tensor
+    TVeg: torch.Tensor
+    ESoil: torch.Tensor
+    ECanop: torch.Tensor
+    SubSnow: torch.Tensor
+    runoff_mm: torch.Tensor
+    drain_mm: torch.Tensor
+    melt_mm: torch.Tensor
+    Tsurf: torch.Tensor
+    SWE: torch.Tensor
+    CanopInt: torch.Tensor
+    SoilWaterStress: torch.Tensor
+    energy_residual: torch.Tensor
+
+
 #: every scalar output of a run, in order
 STEP_OUTPUTS = ("Qle", "Qh", "Rnet", "Qg", "NEE", "GPP", "Reco", "Evap", "TVeg", "ESoil", "ECanop", "SubSnow",
                 "Qs", "Qsb", "Qsm", "Rainf", "Snowf", "Tsurf", "SWE", "CanopInt", "RootMoist", "SoilWaterStress",
                 "energy_residual", "energy_closure")
-#: state-independent per-step terms, in the order ``_chunk_inputs`` stacks them
-_TERMS = ("ta", "qa", "cq", "rho_cp", "rho_veg", "rho_bare", "u", "rad_free", "snow_sw", "rain_int", "rain_thr",
-          "snow_in", "wmax", "inv_wmax", "gross", "rd", "k1", "k0", "rib_coef")
 N_LAYERS = len(C.SOIL_DZ_M)
 _RSOIL_SLOPE = 4.255  # SiB2: r_soil = exp(8.206 - 4.255 W)
 #: ``lsm.compile: auto`` compiles the step for runs of at least this many time steps (spin-up included):
@@ -190,14 +246,14 @@ class EmbeddedLSM:
             th = torch.as_tensor(initial_theta, device=self.device, dtype=self.dtype)
             if th.min() < C.THETA_RES or th.max() > C.THETA_SAT:
                 raise ModelError(f"initial_theta must lie in [{C.THETA_RES}, {C.THETA_SAT:.3f}] m3 m-3")
-            state = state[:3] + (torch.broadcast_to(th, state[3].shape).clone(),) + state[4:]
+            state = state._replace(theta=torch.broadcast_to(th, state.theta.shape).clone())
         info: dict = {"spinup_cycles": 0}
         total_steps = f.n_steps + (self.config.spinup_max_years * first_year_steps(f) if spinup else 0)
         self._use_compiled = self._compile_pays(total_steps)
         info["compiled_step"] = self._use_compiled
         if spinup:
             state, info = self._spin_up(f, static, n_sets, state)
-        state = tuple(s.detach() for s in state)
+        state = ColumnState(*(s.detach() for s in state))
         storage0 = self._storage_mm(state)
         chunks = day_chunks(f.time)
         use_ckpt = self.config.checkpoint_days and torch.is_grad_enabled() and p.requires_grad
@@ -236,16 +292,17 @@ class EmbeddedLSM:
         cfg = self.config
         cycles = 0
         with torch.no_grad():
-            state = tuple(s.detach() for s in state)
+            state = ColumnState(*(s.detach() for s in state))
             done = torch.zeros_like(state[0], dtype=torch.bool)
             drift = torch.full_like(state[0], math.inf)
             for cycles in range(1, cfg.spinup_max_years + 1):
                 before = state
-                w0 = layer_water_mm(state[3]).sum(-1)
+                w0 = layer_water_mm(state.theta).sum(-1)
                 for a, b in chunks:
                     state, _, _ = self._run_steps(self._chunk_inputs(f, static, n_sets, a, b), state, static, False)
-                w1 = layer_water_mm(state[3]).sum(-1)
-                state = tuple(torch.where(done.view(-1, *([1] * (s.dim() - 1))), s0, s) for s0, s in zip(before, state))
+                w1 = layer_water_mm(state.theta).sum(-1)
+                state = ColumnState(*(torch.where(done.view(-1, *([1] * (s.dim() - 1))), s0, s)
+                                      for s0, s in zip(before, state)))
                 drift = torch.where(done, drift, (w1 - w0).abs() / w0)
                 done = done | (drift < cfg.spinup_tolerance)
                 if bool(done.all()):
@@ -274,7 +331,16 @@ class EmbeddedLSM:
             transp_cap_mm=self._transpiration_cap_mm(ramp, root_frac, grid),
             root_zone_mm=root_zone_weights(col["root_depth_m"]) * grid.dz_mm,
             log_q10=torch.log(col["q10"]),
+            c4_frac=self._expand(self._c4_fractions(f), n_sets),
         )
+
+    def _c4_fractions(self, f: ForcingTensors) -> torch.Tensor:
+        """C4 fraction of each site's canopy (site,), by the rule of :mod:`mdpl.ils.c4`."""
+        tair = f.data["Tair"].detach().cpu().numpy()
+        precip = (f.data["Rainf"] + f.data["Snowf"]).detach().cpu().numpy()
+        vals = [c4_fraction(site, igbp, f.attrs[i] if f.attrs else {}, f.time, tair[i], precip[i], f.time_step_s)
+                for i, (site, igbp) in enumerate(zip(f.sites, f.igbp))]
+        return torch.as_tensor(vals, device=self.device, dtype=self.dtype)
 
     @staticmethod
     def _transpiration_cap_mm(ramp: torch.Tensor, root_frac: torch.Tensor, grid: SoilGrid) -> torch.Tensor:
@@ -294,15 +360,14 @@ class EmbeddedLSM:
         zeros = torch.zeros_like(ts)
         theta = torch.full((ts.shape[0], N_LAYERS), C.THETA_FC, device=ts.device, dtype=ts.dtype)
         tsoil = ta[:, : first_year_steps(f)].mean(1, keepdim=True).expand(-1, N_LAYERS).clone()
-        return ts, zeros, zeros.clone(), theta, tsoil
+        return ColumnState(ts=ts, wc=zeros, swe=zeros.clone(), theta=theta, tsoil=tsoil)
 
     @staticmethod
     def _storage_mm(state) -> torch.Tensor:
-        _, wc, swe, theta, _ = state
-        return wc + swe + layer_water_mm(theta).sum(-1)
+        return state.wc + state.swe + layer_water_mm(state.theta).sum(-1)
 
     def _chunk_inputs(self, f: ForcingTensors, static: dict, n_sets: int, a: int, b: int) -> torch.Tensor:
-        """State-independent terms (:data:`_TERMS`) of steps a..b, stacked as (step, term, batch)."""
+        """State-independent terms (:class:`StepTerms`) of steps a..b, stacked as (step, term, batch)."""
         d = {k: v[:, a:b] for k, v in f.data.items()}
         dt = static["dt"]
         col = {k: v.unsqueeze(-1) for k, v in static["col"].items()}
@@ -312,15 +377,16 @@ class EmbeddedLSM:
         rho = ps / (C.R_DRY_AIR * ta * (1.0 + 0.608 * qa))
         rain_int = fveg * d["Rainf"] * dt
         site_terms = dict(
-            ta=ta, qa=qa, cq=(0.622 * 611.2) / ps, rho_cp=rho * C.CP_AIR, rho_veg=rho * fveg, rho_bare=rho * (1 - fveg),
+            ta=ta, qa=qa, cq=(thermo.EPSILON * thermo.ES0_PA) / ps, rho_cp=rho * C.CP_AIR, rho_veg=rho * fveg, rho_bare=rho * (1 - fveg),
             u=d["Wind"].clamp_min(C.MIN_WIND), sw=d["SWdown"].clamp_min(0.0), lw_abs=C.EMISSIVITY * d["LWdown"],
             rain_int=rain_int, rain_thr=d["Rainf"] * dt - rain_int, snow_in=d["Snowf"] * dt,
             fveg=fveg, lai=lai, rh=(qa / qsat(ta, ps)).clamp(0.0, 1.0), co2=d["CO2air"], ps=ps,
             snow_vis=snow_masking(fveg, f.canopy_height_m.unsqueeze(-1)),
         )
         e = {k: self._expand(v, n_sets) for k, v in site_terms.items()}
-        gross, rd, _ = canopy_photosynthesis(col["vcmax25"], col["bb_slope"], e["ta"], e["sw"], e["co2"], e["rh"],
-                                             e["lai"], e["ps"])
+        e["gross"], e["rd"], e["gross_g"], e["rd_g"], _ = canopy_photosynthesis(
+            col["vcmax25"], col["bb_slope"], e["ta"], e["sw"], e["co2"], e["rh"], e["lai"], e["ps"],
+            static["c4_frac"].unsqueeze(-1))
         e["k1"], e["k0"] = conductance_coefficients(col["bb_slope"], col["bb_intercept"], e["rh"], e["co2"],
                                                     e["lai"], e["ta"], e["ps"])
         alb = snow_free_albedo(e["fveg"], col["albedo_canopy"])
@@ -328,14 +394,13 @@ class EmbeddedLSM:
         e["snow_sw"] = e["snow_vis"] * (C.ALBEDO_SNOW - alb) * e["sw"]
         e["wmax"] = col["interception_mm"] * e["lai"] + 1e-3
         e["inv_wmax"] = 1.0 / e["wmax"]
-        e["gross"], e["rd"] = gross, rd
         e["rib_coef"] = richardson_coefficient(e["ta"], e["u"])
-        return torch.stack([e[k] for k in _TERMS], 0).permute(2, 0, 1).contiguous()
+        return torch.stack([e[k] for k in StepTerms._fields], 0).permute(2, 0, 1).contiguous()
 
     def _derived(self, x: torch.Tensor, raw: torch.Tensor, layered: torch.Tensor, s: dict) -> torch.Tensor:
         """All :data:`STEP_OUTPUTS` of a chunk (step, output, batch) from the raw step outputs."""
-        r = dict(zip(_RAW, raw.unbind(1)))
-        t = dict(zip(_TERMS, x.unbind(1)))
+        r = RawOutputs(*raw.unbind(1))._asdict()
+        t = StepTerms(*x.unbind(1))._asdict()
         inv_dt = 1.0 / s["dt"]
         theta = layered[:, 0]
         out = dict(r)
@@ -356,11 +421,11 @@ class EmbeddedLSM:
         n_state = len(state)
 
         def run(x_, *tensors):
-            st, raw, lay = self._run_steps(x_, tuple(tensors[:n_state]), rebuild(tensors[n_state:]), True)
+            st, raw, lay = self._run_steps(x_, ColumnState(*tensors[:n_state]), rebuild(tensors[n_state:]), True)
             return (*st, raw, lay)
 
         out = checkpoint(run, x, *state, *flat, use_reentrant=True, preserve_rng_state=False)
-        return tuple(out[:n_state]), out[n_state], out[n_state + 1]
+        return ColumnState(*out[:n_state]), out[n_state], out[n_state + 1]
 
     def _compile_pays(self, total_steps: int) -> bool:
         """Whether this run should use the compiled step (``lsm.compile`` and the run's length)."""
@@ -409,54 +474,56 @@ class EmbeddedLSM:
             return state, None, None
         return state, torch.stack(raw, 0), torch.stack(layered, 0)
 
-    def _step(self, x: torch.Tensor, state, s: dict):
-        """One time step for the whole batch."""
-        (ta, qa, cq, rho_cp, rho_veg, rho_bare, u, rad_free, snow_sw, rain_int, rain_thr, snow_in, wmax, inv_wmax,
-         gross, rd, k1, k0, rib_coef) = x.unbind(0)
-        ts, wc, swe, theta, tsoil = state
+    def _step(self, x: torch.Tensor, state: ColumnState, s: dict):
+        """One time step for the whole batch: returns (new state, stacked :class:`RawOutputs`, (theta, tsoil))."""
+        t = StepTerms(*x.unbind(0))
         col, dt, grid = s["col"], s["dt"], s["grid"]
+        theta, tsoil = state.theta, state.tsoil
         # interception and snow stores before the energy balance
-        wc1, drip0 = canopy_drip(wc + rain_int, wmax)
-        swe1 = swe + snow_in
+        wc1, drip0 = canopy_drip(state.wc + t.rain_int, t.wmax)
+        swe1 = state.swe + t.snow_in
         fsnow = snow_cover(swe1)
         # canopy conductance with root-zone water stress
         beta, beta_layers = soil_water_stress(theta, s["theta_crit"], s["root_frac"])
-        gc = k1 * (beta * gross - rd).clamp_min(0.0) + k0
+        gc = t.k1 * (beta * t.gross_g - t.rd_g).clamp_min(0.0) + t.k0
         # soil evaporation: SiB2 resistance and a linear efficiency that empties the top layer smoothly
         th1 = theta[:, 0]
         rsoil = col["rsoil_base"] * torch.exp(_RSOIL_SLOPE - (_RSOIL_SLOPE / C.THETA_SAT) * th1)
         eff_soil = ((th1 - C.THETA_RES) * (1.0 / (C.THETA_FC - C.THETA_RES))).clamp(0.0, 1.0)
-        ga = aerodynamic_conductance(s["ch_n"], s["g_zd"], u, ta, ts, rib_coef)
+        ga = aerodynamic_conductance(s["ch_n"], s["g_zd"], t.u, t.ta, state.ts, t.rib_coef)
         ra = 1.0 / ga
         heat_cap, cond = layer_properties(theta, grid.dz_m)
-        rho_g_wet = rho_veg * ga
+        rho_g_wet = t.rho_veg * ga
         terms = SurfaceTerms(
-            rad_in=rad_free - fsnow * snow_sw, tair=ta, qair=qa, cq=cq, g_heat=rho_cp * ga,
+            rad_in=t.rad_free - fsnow * t.snow_sw, tair=t.ta, qair=t.qa, cq=t.cq, g_heat=t.rho_cp * ga,
             g_ground=ground_conductance(cond[:, 0], swe1), t_soil1=tsoil[:, 0],
-            rho_g_soil=rho_bare * (1.0 - fsnow) * eff_soil / (ra + rsoil),
-            rho_g_snow=rho_bare * fsnow * ga,
-            rho_g_transp=rho_veg * (1.0 - wc1 * inv_wmax) / (ra + 1.0 / gc),
-            rho_g_wet=rho_g_wet, wc_rate=wc1 * (1.0 / dt), wet_k_dt=rho_g_wet * inv_wmax * dt,
+            rho_g_soil=t.rho_bare * (1.0 - fsnow) * eff_soil / (ra + rsoil),
+            rho_g_snow=t.rho_bare * fsnow * ga,
+            rho_g_transp=t.rho_veg * (1.0 - wc1 * t.inv_wmax) / (ra + 1.0 / gc),
+            rho_g_wet=rho_g_wet, wc_rate=wc1 * (1.0 / dt), wet_k_dt=rho_g_wet * t.inv_wmax * dt,
             tr_supply=beta * s["transp_cap_mm"] * (1.0 / dt),
         )
-        sol = solve_surface(terms, ts, self.config.newton_iterations)
-        e_wet, e_tr, e_soil, e_snow = sol["e_wet"], sol["e_tr"], sol["e_soil"], sol["e_snow"]
+        sol = solve_surface(terms, state.ts, self.config.newton_iterations)
         # stores after evaporation
-        wc_new, drip1 = canopy_drip(wc1 - e_wet * dt, wmax)
-        swe2 = swe1 - e_snow * dt
-        tsoil, melt = snowmelt(step_temperature(tsoil, heat_cap, cond, sol["qg"], dt, grid.inv_node_dist),
+        wc_new, drip1 = canopy_drip(wc1 - sol.e_wet * dt, t.wmax)
+        swe2 = swe1 - sol.e_snow * dt
+        # the conductive flux Qg enters the top soil layer; heat above freezing under snow melts it
+        tsoil, melt = snowmelt(step_temperature(tsoil, heat_cap, cond, sol.qg, dt, grid.inv_node_dist),
                                heat_cap, swe2)
         # transpiration by root fraction x stress: a layer at wilting point gives nothing (beta = 0 -> e_tr = 0)
         rb = s["root_frac"] * beta_layers
         rb_sum = rb.sum(-1)
         share = torch.where(rb_sum > 0, rb_sum, torch.ones_like(rb_sum))
-        extraction = (e_tr * dt / share).unsqueeze(-1) * rb + (e_soil * dt).unsqueeze(-1) * grid.top
-        theta_new, runoff, drainage = soil_step(theta, extraction, rain_thr + drip0 + drip1 + melt, grid, dt)
+        extraction = (sol.e_tr * dt / share).unsqueeze(-1) * rb + (sol.e_soil * dt).unsqueeze(-1) * grid.top
+        theta_new, runoff, drainage = soil_step(theta, extraction, t.rain_thr + drip0 + drip1 + melt, grid, dt)
         reco = ecosystem_respiration(col["resp_base"], s["log_q10"], tsoil[:, 0], beta)
         swe_new = swe2 - melt
-        out_s = torch.stack([
-            sol["qle"], sol["qh"], sol["rnet"], sol["qg"], beta * gross, reco, e_tr, e_soil, e_wet, e_snow,
-            runoff, drainage, melt, sol["ts"], swe_new, wc_new, beta, sol["residual"],
-        ], 0)
+        raw = RawOutputs(
+            Qle=sol.qle, Qh=sol.qh, Rnet=sol.rnet, Qg=sol.qg, GPP=beta * t.gross, Reco=reco, TVeg=sol.e_tr,
+            ESoil=sol.e_soil, ECanop=sol.e_wet, SubSnow=sol.e_snow, runoff_mm=runoff, drain_mm=drainage,
+            melt_mm=melt, Tsurf=sol.ts, SWE=swe_new, CanopInt=wc_new, SoilWaterStress=beta,
+            energy_residual=sol.residual,
+        )
         out_l = torch.stack([theta_new, tsoil], 0)
-        return (sol["ts"], wc_new, swe_new, theta_new, tsoil), out_s, out_l
+        new = ColumnState(ts=sol.ts, wc=wc_new, swe=swe_new, theta=theta_new, tsoil=tsoil)
+        return new, torch.stack(raw, 0), out_l
