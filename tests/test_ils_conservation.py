@@ -41,7 +41,8 @@ def column_energy_terms(res) -> dict[str, torch.Tensor]:
     theta = res["SoilMoist"].double() / (DZ_M * C.RHO_WATER)
     temp = res["SoilTemp"].double()
     b, n, nl = theta.shape
-    heat_cap, _ = layer_properties(theta.reshape(-1, nl), DZ_M)
+    porosity = torch.tensor(res.diagnostics["soil_theta_sat"], dtype=torch.float64).repeat_interleave(n)[:, None]
+    heat_cap, _ = layer_properties(theta.reshape(-1, nl), DZ_M, porosity)
     heat_cap = heat_cap.reshape(b, n, nl)
     storage = (heat_cap[:, :-1] * (temp[:, 1:] - temp[:, :-1])).sum(-1) / res.time_step_s
     f = {k: res[k].double()[:, 1:] for k in ("Rnet", "Qh", "Qle", "Qg", "Qsm")}
@@ -79,7 +80,8 @@ def _check_budgets(res, what: str):
     # stores never go negative; soil stays between residual and saturation
     assert res["SWE"].min() > -1e-9 and res["CanopInt"].min() > -1e-9
     theta = res["SoilMoist"] / (DZ_M * C.RHO_WATER)
-    assert theta.min() > C.THETA_RES - 1e-9 and theta.max() < C.THETA_SAT + 1e-9
+    porosity = torch.tensor(res.diagnostics["soil_theta_sat"], dtype=torch.float64)[:, None, None]
+    assert theta.min() > C.THETA_RES - 1e-9 and (theta <= porosity + 1e-9).all()
     return terms
 
 

@@ -240,6 +240,7 @@ def read_site(
     attrs["pft_group"] = pft_group(igbp)
     attrs["latitude"], attrs["longitude"], attrs["elevation_m"] = float(lat), float(lon), float(elev)
     attrs["reference_height_m"], attrs["canopy_height_m"] = _heights(met, flux, site_ds, igbp, attrs)
+    attrs.update(_soil_texture(site_ds))
     attrs["time_step_s"] = int(step)
     attrs["time_stamp_in_file"] = m_stamp
     attrs["utc_offset_h"] = estimate_utc_offset_h(times, forcing["SWdown"], step, lat, lon)
@@ -496,6 +497,28 @@ def _heights(met, flux, site_ds, igbp: str, attrs: dict) -> tuple[float, float]:
         ref_h = max(d_ref, can_h + 2.0)
         fill.add_filled(attrs, "reference_height_m", f"IGBP default ({igbp})")
     return float(ref_h), float(can_h)
+
+
+#: site-file variables holding sand and clay mass fractions (PLUMBER2 ``_site.nc``: per soil layer)
+_TEXTURE_VARS = {"soil_sand_fraction": ("soil_wf_sand", "sand_fraction", "sand"),
+                 "soil_clay_fraction": ("soil_wf_clay", "clay_fraction", "clay")}
+
+
+def _soil_texture(site_ds) -> dict[str, float]:
+    """Sand/clay mass fractions (mean over the file's soil layers; percentages scaled) where the site file has them."""
+    out: dict[str, float] = {}
+    if site_ds is None:
+        return out
+    for attr, names in _TEXTURE_VARS.items():
+        for name in names:
+            if name in site_ds.variables:
+                v = np.asarray(site_ds[name].values, dtype=float).ravel()
+                v = v[np.isfinite(v) & (v >= 0)]
+                if v.size:
+                    m = float(v.mean())
+                    out[attr] = m / 100.0 if m > 1.0 else m
+                break
+    return out
 
 
 def _first_scalar(dss: list, *names: str) -> float | None:

@@ -8,7 +8,8 @@ precipitation = evaporation + surface runoff + drainage + storage change.
   store above capacity (``interception_mm`` x LAI) drips off;
 - soil: transpiration is drawn from the layers by root fraction x stress,
   soil evaporation from the top layer; gravity drainage K(theta) =
-  Ksat (theta/theta_sat)^(2b+3) leaves each layer with exact exponential
+  Ksat (theta/theta_sat)^(2b+3) (each column's own texture,
+  :mod:`mdpl.ils.soil_texture`) leaves each layer with exact exponential
   depletion of its water above residual and is capped by the room in the
   layer below; the bottom layer drains freely (``Qsb``);
 - surface runoff (``Qs``): the saturated-area fraction of throughfall +
@@ -57,37 +58,51 @@ def canopy_drip(store_mm, capacity_mm):
     return store_mm - drip, drip
 
 
-def soil_step(theta, extraction_mm, water_in_mm, grid, dt_s):
+def soil_step(theta, extraction_mm, water_in_mm, grid, dt_s, ksat_m_s):
     """One soil-water step. Returns (theta, surface_runoff_mm, drainage_mm).
 
     ``extraction_mm`` (batch, layer): transpiration + soil evaporation taken from each layer;
-    ``water_in_mm``: throughfall + drip + melt arriving at the surface; ``grid``: a :class:`SoilGrid`.
+    ``water_in_mm``: throughfall + drip + melt arriving at the surface; ``grid``: a :class:`SoilGrid`;
+    ``ksat_m_s``: saturated hydraulic conductivity (batch, 1), m s-1 (a calibrated quantity, so not in the grid).
     """
     w = theta * grid.dz_mm - extraction_mm
     # gravity drainage with exact exponential depletion of the water above residual
     avail = (w - grid.res_mm).clamp_min(1e-9)
-    k_mm = (C.KSAT_M_S * 1000.0 * dt_s) * (w * grid.inv_sat_mm).clamp(0.0, 1.0) ** (2.0 * C.CH_B + 3.0)
+    ksat_mm = ksat_m_s * (C.RHO_WATER * dt_s)  # (batch, 1), kg m-2 per step
+    k_mm = ksat_mm * (w * grid.inv_sat_mm).clamp(0.0, 1.0) ** grid.drain_exponent
     drain = avail * (1.0 - torch.exp(-k_mm / avail))
-    inner = torch.minimum(drain[:, :-1], (grid.sat_mm[1:] - w[:, 1:]).clamp_min(0.0))
+    inner = torch.minimum(drain[:, :-1], (grid.sat_mm[:, 1:] - w[:, 1:]).clamp_min(0.0))
     w = w - torch.cat([inner, drain[:, -1:]], dim=-1) + F.pad(inner, (1, 0))
     # infiltration and surface runoff
     w_top = w[:, 0]
-    sat_frac = (w_top * grid.inv_sat_mm[0]).clamp(0.0, 1.0) ** C.SAT_RUNOFF_EXP
-    capacity = (grid.sat_mm[0] - w_top).clamp(0.0, C.KSAT_M_S * 1000.0 * dt_s)
+    sat_frac = (w_top * grid.inv_sat_mm[:, 0]).clamp(0.0, 1.0) ** C.SAT_RUNOFF_EXP
+    capacity = torch.minimum((grid.sat_mm[:, 0] - w_top).clamp_min(0.0), ksat_mm[:, 0])
     infil = torch.minimum(water_in_mm * (1.0 - sat_frac), capacity)
     w = w + infil.unsqueeze(-1) * grid.top
     return w * grid.inv_dz_mm, water_in_mm - infil, drain[:, -1]
 
 
 class SoilGrid:
-    """Layer geometry as tensors on one device/dtype (thicknesses, capacities, node distances)."""
+    """Layer geometry and each column's soil capacities as tensors on one device/dtype.
 
-    def __init__(self, device=None, dtype=torch.float32):
+    ``hydraulics``: a :class:`mdpl.ils.soil_texture.SoilHydraulics` of (batch, 1) tensors (texture only:
+    nothing here may depend on calibrated parameters); without it every column is the loam of
+    :mod:`mdpl.ils.constants` (shapes (1, layer)).
+    """
+
+    def __init__(self, device=None, dtype=torch.float32, hydraulics=None):
         kw = dict(device=device, dtype=dtype)
         self.dz_m = torch.as_tensor(C.SOIL_DZ_M, **kw)
         self.dz_mm = self.dz_m * C.RHO_WATER
         self.inv_dz_mm = 1.0 / self.dz_mm
-        self.sat_mm = C.THETA_SAT * self.dz_mm
+        if hydraulics is None:
+            theta_sat = torch.full((1, 1), C.THETA_SAT, **kw)
+            b = torch.full((1, 1), C.CH_B, **kw)
+        else:
+            theta_sat, b = hydraulics.theta_sat, hydraulics.b
+        self.theta_sat = theta_sat  # (batch, 1), m3 m-3
+        self.drain_exponent = 2.0 * b + 3.0  # Clapp-Hornberger K(theta) exponent, (batch, 1)
+        self.sat_mm = theta_sat * self.dz_mm  # (batch, layer)
         self.inv_sat_mm = 1.0 / self.sat_mm
         self.res_mm = C.THETA_RES * self.dz_mm
         self.inv_node_dist = 2.0 / (self.dz_m[:-1] + self.dz_m[1:])

@@ -45,6 +45,7 @@ from mdpl.ils.parameters import PARAMETER_SPACE, ParameterSpace
 from mdpl.ils.photosynthesis import canopy_photosynthesis, conductance_coefficients, soil_water_stress
 from mdpl.ils.protocol import SimulationResult
 from mdpl.ils.radiation import snow_cover, snow_free_albedo, snow_masking, vegetation_cover
+from mdpl.ils.soil_texture import cosby_hydraulics, site_texture
 from mdpl.ils.soil_thermal import ground_conductance, layer_properties, snowmelt, step_temperature
 from mdpl.ils.turbulence import aerodynamic_conductance, neutral_transfer, richardson_coefficient
 
@@ -241,13 +242,17 @@ class EmbeddedLSM:
         f = self.forcing(forcing)
         p, n_sets = self._batch_params(params, f)
         static = self._static(f, p, n_sets)
-        state = self._initial_state(f, n_sets)
+        state = self._initial_state(f, n_sets, static)
         if initial_theta is not None:
             th = torch.as_tensor(initial_theta, device=self.device, dtype=self.dtype)
-            if th.min() < C.THETA_RES or th.max() > C.THETA_SAT:
-                raise ModelError(f"initial_theta must lie in [{C.THETA_RES}, {C.THETA_SAT:.3f}] m3 m-3")
+            sat = float(static["theta_sat"].min())
+            if th.min() < C.THETA_RES or th.max() > sat:
+                raise ModelError(f"initial_theta must lie in [{C.THETA_RES}, {sat:.3f}] m3 m-3 (the porosity "
+                                 "of the most porous soil in the run is the upper bound)")
             state = state._replace(theta=torch.broadcast_to(th, state.theta.shape).clone())
-        info: dict = {"spinup_cycles": 0}
+        info: dict = {"spinup_cycles": 0,
+                      "soil_theta_sat": [float(v) for v in static["theta_sat"][:, 0]],
+                      "soil_theta_fc": [float(v) for v in static["theta_fc"][:, 0]]}
         total_steps = f.n_steps + (self.config.spinup_max_years * first_year_steps(f) if spinup else 0)
         self._use_compiled = self._compile_pays(total_steps)
         info["compiled_step"] = self._use_compiled
@@ -321,18 +326,29 @@ class EmbeddedLSM:
         zref = self._expand(f.reference_height_m, n_sets)
         hc = self._expand(f.canopy_height_m, n_sets)
         ch_n, zd = neutral_transfer(zref, hc, col["z0_frac"])
-        grid = SoilGrid(device=p.device, dtype=p.dtype)
-        ramp = col["stress_onset"] * (C.THETA_FC - C.THETA_WILT)  # theta_crit - theta_wilt (m3 m-3)
+        soil = cosby_hydraulics(*self._textures(f, n_sets), col["ksat_factor"])
+        grid = SoilGrid(device=p.device, dtype=p.dtype, hydraulics=soil)
+        ramp = col["stress_onset"] * (soil.theta_fc - soil.theta_wilt)[:, 0]  # theta_crit - theta_wilt (m3 m-3)
         root_frac = root_fractions(col["root_depth_m"])
         return dict(
             col=col, hc=hc, ch_n=ch_n, g_zd=C.GRAVITY * zd, dt=float(f.time_step_s), grid=grid,
-            theta_crit=(C.THETA_WILT + ramp).unsqueeze(-1),
+            theta_sat=soil.theta_sat, theta_fc=soil.theta_fc, theta_wilt=soil.theta_wilt, ksat_m_s=soil.ksat_m_s,
+            theta_crit=soil.theta_wilt + ramp.unsqueeze(-1),
+            rsoil_slope=_RSOIL_SLOPE / soil.theta_sat[:, 0],
+            inv_fc_span=1.0 / (soil.theta_fc[:, 0] - C.THETA_RES),
             root_frac=root_frac,
             transp_cap_mm=self._transpiration_cap_mm(ramp, root_frac, grid),
             root_zone_mm=root_zone_weights(col["root_depth_m"]) * grid.dz_mm,
             log_q10=torch.log(col["q10"]),
             c4_frac=self._expand(self._c4_fractions(f), n_sets),
         )
+
+    def _textures(self, f: ForcingTensors, n_sets: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sand, clay) mass fractions per column (batch,), by :func:`mdpl.ils.soil_texture.site_texture`."""
+        vals = [site_texture(site, igbp, f.attrs[i] if f.attrs else {})
+                for i, (site, igbp) in enumerate(zip(f.sites, f.igbp))]
+        t = torch.as_tensor(vals, device=self.device, dtype=self.dtype)
+        return self._expand(t[:, 0], n_sets), self._expand(t[:, 1], n_sets)
 
     def _c4_fractions(self, f: ForcingTensors) -> torch.Tensor:
         """C4 fraction of each site's canopy (site,), by the rule of :mod:`mdpl.ils.c4`."""
@@ -353,12 +369,12 @@ class EmbeddedLSM:
         """
         return ramp * (grid.dz_mm / root_frac).amin(-1)
 
-    def _initial_state(self, f: ForcingTensors, n_sets: int):
+    def _initial_state(self, f: ForcingTensors, n_sets: int, static: dict):
         """Ts = first Tair, empty canopy and snow, soil at field capacity and mean air temperature."""
         ta = self._expand(f.data["Tair"], n_sets)
         ts = ta[:, 0].clone()
         zeros = torch.zeros_like(ts)
-        theta = torch.full((ts.shape[0], N_LAYERS), C.THETA_FC, device=ts.device, dtype=ts.dtype)
+        theta = static["theta_fc"].detach().expand(-1, N_LAYERS).clone()
         tsoil = ta[:, : first_year_steps(f)].mean(1, keepdim=True).expand(-1, N_LAYERS).clone()
         return ColumnState(ts=ts, wc=zeros, swe=zeros.clone(), theta=theta, tsoil=tsoil)
 
@@ -484,15 +500,15 @@ class EmbeddedLSM:
         swe1 = state.swe + t.snow_in
         fsnow = snow_cover(swe1)
         # canopy conductance with root-zone water stress
-        beta, beta_layers = soil_water_stress(theta, s["theta_crit"], s["root_frac"])
+        beta, beta_layers = soil_water_stress(theta, s["theta_crit"], s["root_frac"], s["theta_wilt"])
         gc = t.k1 * (beta * t.gross_g - t.rd_g).clamp_min(0.0) + t.k0
         # soil evaporation: SiB2 resistance and a linear efficiency that empties the top layer smoothly
         th1 = theta[:, 0]
-        rsoil = col["rsoil_base"] * torch.exp(_RSOIL_SLOPE - (_RSOIL_SLOPE / C.THETA_SAT) * th1)
-        eff_soil = ((th1 - C.THETA_RES) * (1.0 / (C.THETA_FC - C.THETA_RES))).clamp(0.0, 1.0)
+        rsoil = col["rsoil_base"] * torch.exp(_RSOIL_SLOPE - s["rsoil_slope"] * th1)
+        eff_soil = ((th1 - C.THETA_RES) * s["inv_fc_span"]).clamp(0.0, 1.0)
         ga = aerodynamic_conductance(s["ch_n"], s["g_zd"], t.u, t.ta, state.ts, t.rib_coef)
         ra = 1.0 / ga
-        heat_cap, cond = layer_properties(theta, grid.dz_m)
+        heat_cap, cond = layer_properties(theta, grid.dz_m, grid.theta_sat)
         rho_g_wet = t.rho_veg * ga
         terms = SurfaceTerms(
             rad_in=t.rad_free - fsnow * t.snow_sw, tair=t.ta, qair=t.qa, cq=t.cq, g_heat=t.rho_cp * ga,
@@ -515,7 +531,8 @@ class EmbeddedLSM:
         rb_sum = rb.sum(-1)
         share = torch.where(rb_sum > 0, rb_sum, torch.ones_like(rb_sum))
         extraction = (sol.e_tr * dt / share).unsqueeze(-1) * rb + (sol.e_soil * dt).unsqueeze(-1) * grid.top
-        theta_new, runoff, drainage = soil_step(theta, extraction, t.rain_thr + drip0 + drip1 + melt, grid, dt)
+        theta_new, runoff, drainage = soil_step(theta, extraction, t.rain_thr + drip0 + drip1 + melt, grid, dt,
+                                               s["ksat_m_s"])
         reco = ecosystem_respiration(col["resp_base"], s["log_q10"], tsoil[:, 0], beta)
         swe_new = swe2 - melt
         raw = RawOutputs(

@@ -15,10 +15,18 @@ from mdpl.ils import constants as C
 
 
 
-def layer_properties(theta: torch.Tensor, dz_m: torch.Tensor):
-    """Heat capacity x thickness (J m-2 K-1) and conductivity (W m-1 K-1) per layer."""
-    heat_cap = (C.HEAT_CAP_SOLIDS * (1.0 - C.THETA_SAT) + C.HEAT_CAP_WATER * theta) * dz_m
-    cond = 0.4 + (1.2 / C.THETA_SAT) * theta
+#: thermal conductivity of dry soil (W m-1 K-1) and its rise from dry to saturated (W m-1 K-1)
+COND_DRY = 0.4
+COND_WET_RISE = 1.2
+
+
+def layer_properties(theta: torch.Tensor, dz_m: torch.Tensor, theta_sat=C.THETA_SAT):
+    """Heat capacity x thickness (J m-2 K-1) and conductivity (W m-1 K-1) per layer.
+
+    ``theta_sat``: porosity (m3 m-3), a number or (batch, 1); solids fill the rest.
+    """
+    heat_cap = (C.HEAT_CAP_SOLIDS * (1.0 - theta_sat) + C.HEAT_CAP_WATER * theta) * dz_m
+    cond = COND_DRY + (COND_WET_RISE / theta_sat) * theta
     return heat_cap, cond
 
 
