@@ -25,8 +25,10 @@ from mdpl.ils.model import EmbeddedLSM
 
 SITE = "DK-Fou"
 FIRST_DAY, N_DAYS = 130, 45  # day offset in the file (2005-05-11) and window length
-#: flux -> (measured days, RMSE W m-2, R, bias W m-2) at the defaults, measured 2026-12-01
-SNAPSHOT = {"Qle": (39, 53.2858, 0.5509, 49.3165), "Qh": (43, 21.1851, 0.8089, 7.8432)}
+#: flux -> (measured days, RMSE W m-2, R, bias W m-2) at the defaults, measured 2026-12-01; re-measured the same
+#: day after the land model changed on purpose (Qg from the soil profile, C4, soil texture and ksat_factor):
+#: Qle 53.29 -> 55.21, Qh 21.19 -> 20.63 W m-2
+SNAPSHOT = {"Qle": (39, 55.2061, 0.5577, 51.1228), "Qh": (43, 20.6267, 0.8017, 6.1112)}
 RTOL = 0.005  # 0.5 %: arithmetic reordering passes, a change of physics does not
 DEFAULT_SCALE = 1.0
 
