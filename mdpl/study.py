@@ -748,7 +748,6 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
     """
     import torch
 
-    from mdpl.calibrate.evaluation import evaluate_sources
     from mdpl.device import resolve_device
 
     from mdpl.config import default_data_dir

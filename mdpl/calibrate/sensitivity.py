@@ -38,23 +38,16 @@ def _problem(space) -> dict:
     return {"num_vars": len(space.names), "names": list(space.names), "bounds": [[0.0, 1.0]] * len(space.names)}
 
 
-def _from_unit(space, u: np.ndarray) -> np.ndarray:
-    """Unit cube -> physical through ``space.from_unit`` (or its bounds and log flags for a plain space)."""
-    if hasattr(space, "from_unit"):
-        return np.asarray(space.from_unit(u), float)
-    lo, hi = np.asarray(space.lower, float), np.asarray(space.upper, float)
-    log = np.asarray(getattr(space, "log", np.zeros(lo.size, bool)), bool)
-    t = np.where(log, np.log(lo), lo) + u * (np.where(log, np.log(hi), hi) - np.where(log, np.log(lo), lo))
-    return np.where(log, np.exp(t), t)
+def _cube(space):
+    """``space`` itself when it has the unit-cube maps, else a :class:`mdpl.ils.ParameterSpace` with its bounds and
+    log flags (a plain space such as a test's, which has only names, bounds and log flags)."""
+    if hasattr(space, "from_unit") and hasattr(space, "to_unit"):
+        return space
+    from mdpl.ils.parameters import ParameterSpace, ParameterSpec
 
-
-def _to_unit(space, x: np.ndarray) -> np.ndarray:
-    if hasattr(space, "to_unit"):
-        return np.asarray(space.to_unit(x), float)
-    lo, hi = np.asarray(space.lower, float), np.asarray(space.upper, float)
-    log = np.asarray(getattr(space, "log", np.zeros(lo.size, bool)), bool)
-    f = lambda v: np.where(log, np.log(np.maximum(v, 1e-30)), v)  # noqa: E731
-    return (f(x) - f(lo)) / (f(hi) - f(lo))
+    log = getattr(space, "log", np.zeros(len(space.names), bool))
+    return ParameterSpace(tuple(ParameterSpec(n, "", float(lo), float(hi), bool(lg), "")
+                                for n, lo, hi, lg in zip(space.names, space.lower, space.upper, log)))
 
 
 def loss_terms(pred: dict[str, torch.Tensor], obs: dict[str, np.ndarray], mask: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -109,7 +102,7 @@ def sobol_screen(surrogate, features_list: Sequence, train_masks: Sequence, *, b
     space = surrogate.space
     problem = _problem(space)
     u = sobol_sample.sample(problem, int(n_base), calc_second_order=False, seed=int(seed))
-    theta = torch.as_tensor(_from_unit(space, np.clip(u, 0.0, 1.0)), dtype=torch.float64)
+    theta = torch.as_tensor(np.asarray(_cube(space).from_unit(np.clip(u, 0.0, 1.0)), float), dtype=torch.float64)
     tasks = [k for k in fluxes if k in getattr(surrogate, "tasks", fluxes)]
     rows = []
     for f, train in zip(features_list, train_masks):
@@ -173,13 +166,14 @@ def ensemble_first_order(store, features_list: Sequence, train_masks: Sequence, 
     """
     rows = []
     space = store.space
+    cube = _cube(space)
     for f, train in zip(features_list, train_masks):
         site = str(f.site)
         if site not in store.sites:
             continue
         i = store.site_index(site)
         ok = store.done[i] if getattr(store, "done", None) is not None else np.ones(store.params.shape[1], bool)
-        u = _to_unit(space, store.params[i][ok])
+        u = np.asarray(cube.to_unit(np.asarray(store.params[i][ok], float)), float)
         obs, mask = site_observations(f, train, [k for k in fluxes if k in store.daily], basis)
         # the ensemble may cover only part of the record (ensemble.span: train): align its days to the site's
         run_days = pd.DatetimeIndex(store.features[site].days) if site in store.features else pd.DatetimeIndex(f.days)
