@@ -118,7 +118,7 @@ class CalibrationConfig:
     classical_method: str = "cmaes"  # cmaes | de
     classical_evals: int = 400  # land-model evaluations per site in full mode
     classical_quick_evals: int = 64
-    target_basis: str = "observed"  # observed | corrected | closed | bowen: which Qle/Qh series calibration fits (mdpl.calibrate.targets)
+    target_basis: str = "observed"  # observed | corrected | closed | bowen | ef (evaporative fraction + available energy): what calibration fits (mdpl.calibrate.targets)
     screen: bool = True  # Sobol screen through the surrogate: parameters the targets cannot see stay at their PFT defaults
     screen_threshold: float = 0.05  # total-order Sobol index below which a parameter is left at its default
     screen_samples: int = 128  # Saltelli base samples (a power of 2); cost n x (P + 2) surrogate runs per site
@@ -216,8 +216,8 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"calibration.{name} must be >= 0, got {getattr(c, name)}")
     if cfg.lsm.compile not in ("auto", "on", "off"):
         raise ConfigError(f"lsm.compile: expected 'auto', 'on' or 'off', got {cfg.lsm.compile!r}")
-    if c.target_basis not in ("observed", "corrected", "closed", "bowen"):
-        raise ConfigError(f"calibration.target_basis: expected observed, corrected, closed or bowen, got {c.target_basis!r}")
+    if c.target_basis not in ("observed", "corrected", "closed", "bowen", "ef"):
+        raise ConfigError(f"calibration.target_basis: expected observed, corrected, closed, bowen or ef, got {c.target_basis!r}")
     if c.select not in ("land_model", "surrogate"):
         raise ConfigError(f"calibration.select: expected 'land_model' or 'surrogate', got {c.select!r}")
     if not 0.0 <= c.screen_threshold < 1.0:

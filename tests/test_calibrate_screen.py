@@ -294,3 +294,122 @@ def test_a_flux_without_measured_training_days_gets_no_index_instead_of_an_error
     f.obs_mask["NEE"] = np.zeros(f.n_days, bool)  # a twin or a site without NEE observations
     si = sobol_screen(Surrogate4(), [f], [np.ones(f.n_days, bool)], n_base=32)
     assert set(si.flux) == {"Qle", "Qh"}
+
+
+# -- the evaporative-fraction + available-energy basis (calibration.target_basis: ef) ---------------------------
+def gap_site(gap=0.7, rnet=True, seed=0):
+    """A site whose tower sees only ``gap`` of the true turbulent fluxes (a constant closure gap); the radiometer
+    sees the true available energy (Rnet - Qg, with Qg = 5 W m-2) when ``rnet``."""
+    f = site(seed=seed)
+    truth = {k: f.obs[k].astype(float).copy() for k in ("Qle", "Qh")}
+    for k in ("Qle", "Qh"):
+        f.obs[k] = (gap * truth[k]).astype(np.float32)
+    if rnet:
+        f.obs["Qg"], f.obs_mask["Qg"] = np.full(f.n_days, 5.0, np.float32), np.ones(f.n_days, bool)
+        f.obs["Rnet"], f.obs_mask["Rnet"] = (truth["Qle"] + truth["Qh"] + 5.0).astype(np.float32), np.ones(f.n_days, bool)
+    return f, {k: torch.as_tensor(v, dtype=torch.float64) for k, v in truth.items()}
+
+
+def test_ef_loss_is_zero_at_the_truth_and_blind_to_a_constant_gap():
+    from mdpl.calibrate.targets import multitask_loss, task_terms
+
+    f, truth = gap_site()
+    w = {"Qle": 1.0, "Qh": 1.0}
+    tg = site_targets(f, ["Qle", "Qh"], np.ones(f.n_days, bool), corrected="ef", dtype=torch.float64)
+    assert tg.basis == "ef" and set(tg.obs) == {"EF", "AE"}
+    loss, parts = multitask_loss(truth, tg, w)
+    assert float(loss) == pytest.approx(0.0, abs=1e-10) and set(parts) == {"EF", "AE"}
+    # the observed basis fits the gap: the truth is far from its optimum
+    obs_loss, _ = multitask_loss(truth, site_targets(f, ["Qle", "Qh"], np.ones(f.n_days, bool)), w)
+    assert float(obs_loss) > 0.1
+    # without Rnet the available energy falls back to the observed Qle + Qh (noted): EF still ignores the gap
+    f2, truth2 = gap_site(rnet=False)
+    tg2 = site_targets(f2, ["Qle", "Qh"], np.ones(f2.n_days, bool), corrected="ef", dtype=torch.float64)
+    terms = task_terms(truth2, tg2, w)
+    assert float(terms["EF"]) == pytest.approx(0.0, abs=1e-10) and float(terms["AE"]) > 0.1
+    assert any("fewer than half" in n for n in tg2.notes)
+    # a wrong partition of the right energy is seen by EF only
+    shifted = {"Qle": truth["Qle"] + 10.0, "Qh": truth["Qh"] - 10.0}
+    t3 = task_terms(shifted, tg, w)
+    assert float(t3["EF"]) > 0.1 and float(t3["AE"]) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_ef_loss_is_finite_and_differentiable_and_skips_days_without_a_defined_ef():
+    from mdpl.calibrate.targets import EF_MIN_ENERGY_W_M2, multitask_loss, task_terms, term_weights
+
+    f, truth = gap_site()
+    low = np.arange(0, f.n_days, 7)  # calm days: observed Qle + Qh below the threshold
+    for k in ("Qle", "Qh"):
+        f.obs[k][low] = 4.0
+    tg = site_targets(f, ["Qle", "Qh"], np.ones(f.n_days, bool), corrected="ef", dtype=torch.float64)
+    turb = f.obs["Qle"].astype(float) + f.obs["Qh"].astype(float)
+    assert not tg.mask["EF"].numpy()[low].any() and 2 * 4.0 <= EF_MIN_ENERGY_W_M2
+    np.testing.assert_array_equal(tg.mask["EF"].numpy(), turb > EF_MIN_ENERGY_W_M2)
+    # a simulation with zero and negative turbulent energy on some days: finite loss, finite non-zero gradients
+    qle = (truth["Qle"] * 0.8).clone()
+    qh = truth["Qh"].clone()
+    qle[3], qh[3] = 0.0, 0.0
+    qle[10], qh[10] = 5.0, -30.0
+    qle.requires_grad_(True)
+    qh.requires_grad_(True)
+    loss, _ = multitask_loss({"Qle": qle, "Qh": qh}, tg, {"Qle": 1.0, "Qh": 1.0})
+    loss.backward()
+    assert torch.isfinite(loss) and float(loss.detach()) > 0
+    assert torch.isfinite(qle.grad).all() and torch.isfinite(qh.grad).all() and qle.grad.abs().sum() > 0
+    # the gradient is the loss's: a central finite difference on one day agrees
+    d = 20
+    eps = 1e-4
+
+    def at(v):
+        q = qle.detach().clone()
+        q[d] = v
+        return float(multitask_loss({"Qle": q, "Qh": qh.detach()}, tg, {"Qle": 1.0, "Qh": 1.0})[0])
+
+    q0 = float(qle.detach()[d])
+    fd = (at(q0 + eps) - at(q0 - eps)) / (2 * eps)
+    assert float(qle.grad[d]) == pytest.approx(fd, rel=1e-4)
+    # what the model does on a day without a defined EF does not reach the EF term
+    q2 = truth["Qle"].clone()
+    q2[low] += 50.0
+    assert float(task_terms({"Qle": q2, "Qh": truth["Qh"]}, tg, {"Qle": 1, "Qh": 1})["EF"]) == pytest.approx(0.0, abs=1e-10)
+    # weights: EF and AE carry the mean of the Qle and Qh weights; NEE stays its own term
+    tg3 = site_targets(f, ["Qle", "Qh", "NEE"], np.ones(f.n_days, bool), corrected="ef")
+    assert term_weights(tg3, {"Qle": 1.0, "Qh": 3.0, "NEE": 0.5}) == {"EF": 2.0, "AE": 2.0, "NEE": 0.5}
+
+
+def test_ef_basis_needs_both_energy_fluxes_and_is_a_valid_config_value():
+    from mdpl.config import validate
+    from mdpl.errors import ConfigError
+
+    f, _ = gap_site()
+    with pytest.raises(ConfigError, match="needs both Qle and Qh"):
+        site_targets(f, ["Qle"], np.ones(f.n_days, bool), corrected="ef")
+    cfg = Config()
+    cfg.calibration.target_basis = "ef"
+    validate(cfg)
+    cfg.calibration.target_basis = "evap"
+    with pytest.raises(ConfigError, match="ef"):
+        validate(cfg)
+    # per-flux series (window choice, screen, scores) stay the observed ones on the ef basis
+    assert observed_daily(f, "Qle", "ef")[2] == "Qle"
+
+
+def test_ef_basis_recovers_the_truth_through_a_closure_gap_where_the_observed_basis_cannot():
+    from mdpl.calibrate.selection import training_loss
+
+    f, truth = gap_site()
+    fits = {}
+    for basis in ("ef", "observed"):
+        cfg = _cfg()
+        cfg.calibration.target_basis = basis
+        fits[basis] = calibrate_mdpl(Surrogate4(), [f], cfg, progress=False).params[0]
+    np.testing.assert_allclose(fits["ef"][:3], TRUTH[:3], rtol=0.1)
+    assert abs(fits["observed"][0] / TRUTH[0] - 1.0) > 0.2  # the light-use parameter absorbs the gap
+    # the land-model check judges on the same loss: the truth beats the observed basis's fit there
+    days = pd.DatetimeIndex(f.days)
+    sims = {k: pd.DataFrame({t: Surrogate4().predict(f, torch.as_tensor(p, dtype=torch.float64)[None, :])[t][0].numpy()
+                             for t in ("Qle", "Qh")}, index=days) for k, p in {"truth": TRUTH, **fits}.items()}
+    w = {"Qle": 1.0, "Qh": 1.0}
+    train = np.ones(f.n_days, bool)
+    assert training_loss(f, sims["truth"], train, w, "ef") < training_loss(f, sims["observed"], train, w, "ef")
+    assert training_loss(f, sims["truth"], train, w, "observed") > training_loss(f, sims["observed"], train, w, "observed")

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mdpl.calibrate.targets import SiteTargets, task_terms
+from mdpl.calibrate.targets import SiteTargets, task_terms, term_weights
 from mdpl.models.generator import ParameterGenerator
 
 #: simulate(params (n_sites, P) physical) -> one dict task -> (days,) tensor per site
@@ -144,9 +144,10 @@ def train_generators(
         parts: dict[str, float] = {}
         for i, (sim, tgt) in enumerate(zip(sims, targets)):
             terms = task_terms(sim, tgt, weights)
-            l_site = sum(weights[t] * v for t, v in terms.items())
+            tw = term_weights(tgt, weights)
+            l_site = sum(tw[t] * v for t, v in terms.items())
             if baseline is not None:
-                worse = sum(weights[t] * torch.relu(v - baseline[i][t]) for t, v in terms.items())
+                worse = sum(tw[t] * torch.relu(v - baseline[i][t]) for t, v in terms.items())
                 parts["no_worse"] = parts.get("no_worse", 0.0) + float(worse.detach()) / len(targets)
                 l_site = l_site + no_worse_weight * worse
             loss = l_site if loss is None else loss + l_site

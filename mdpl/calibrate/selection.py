@@ -18,7 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mdpl.calibrate.targets import observed_daily
+from mdpl.calibrate.targets import basis_of, multitask_loss, observed_daily, site_targets
+from mdpl.errors import DataError
 
 #: key of a candidate in a params_by_source mapping: f"{source}{SEP}{epoch}"
 SEP = "@"
@@ -29,8 +30,11 @@ def candidate_key(source: str, epoch: int) -> str:
 
 
 def training_loss(features, sim: pd.DataFrame, train_mask, weights: dict[str, float], basis) -> float:
-    """Sum over tasks of weight x MSE / var(obs) of a daily land-model series on measured training days."""
+    """Sum over tasks of weight x MSE / var(obs) of a daily land-model series on measured training days
+    (on the ``ef`` basis the terms of :func:`mdpl.calibrate.targets.task_terms`)."""
     days = pd.DatetimeIndex(features.days)
+    if basis_of(basis) == "ef":
+        return _terms_loss(features, sim.reindex(days), train_mask, weights, basis)
     total = 0.0
     for task, w in weights.items():
         obs, m, _ = observed_daily(features, task, basis if task in ("Qle", "Qh") else "observed")
@@ -41,6 +45,22 @@ def training_loss(features, sim: pd.DataFrame, train_mask, weights: dict[str, fl
         var = float(np.var(obs[use]))
         total += w * float(np.mean((s[use] - obs[use]) ** 2)) / (var if var > 1e-12 else 1.0)
     return total
+
+
+def _terms_loss(features, sim: pd.DataFrame, train_mask, weights: dict[str, float], basis) -> float:
+    """The generator's own loss (:func:`mdpl.calibrate.targets.multitask_loss`) of a daily land-model series; days
+    where any calibrated flux of the run is not finite are left out (NaN when fewer than 2 remain for a term)."""
+    import torch
+
+    vals = {t: sim[t].to_numpy(float) for t in weights}
+    finite = np.logical_and.reduce([np.isfinite(v) for v in vals.values()])
+    try:
+        tgt = site_targets(features, list(weights), np.asarray(train_mask, bool) & finite, corrected=basis,
+                           dtype=torch.float64)
+    except DataError:  # too few usable days: this run cannot be judged
+        return float("nan")
+    runs = {t: torch.as_tensor(np.where(finite, v, 0.0)) for t, v in vals.items()}
+    return float(multitask_loss(runs, tgt, weights)[0])
 
 
 def select_candidates(features_list: Sequence, sims: Sequence[dict[str, pd.DataFrame]], split, source: str,

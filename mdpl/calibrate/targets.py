@@ -13,6 +13,20 @@ where present, else the Bowen-ratio-preserving closure of
 :mod:`mdpl.data.closure` from Rnet - Qg, as FLUXNET2015 does) and ``bowen``
 (that closure everywhere Rnet is observed). ``corrected=True``/``False`` are
 kept as the names of ``corrected``/``observed``. NEE is never corrected.
+
+``ef`` changes the loss rather than the series: Qle and Qh are fitted as the
+daily evaporative fraction EF = Qle / (Qle + Qh) of the tower (on days whose
+observed Qle + Qh exceeds :data:`EF_MIN_ENERGY_W_M2`, where the ratio is
+defined) plus the available energy, the model's Qle + Qh against the
+observed Rnet - Qg (Qg = 0 where not observed). A tower that misses a share
+of its turbulent energy (the closure gap) keeps its EF, so the EF term
+ignores the gap, and the energy the model must partition comes from the
+radiometer. A site with Rnet on fewer than half of its EF days uses the
+observed Qle + Qh as available energy (noted: the gap is then fitted). Both
+terms are variance-normalised like every task (EF's variance floored at
+:data:`EF_VAR_FLOOR`), so each is 1 when as bad as predicting the observed
+mean; each carries the mean of the Qle and Qh weights. For the per-flux
+series (window choice, Sobol screen, scores) ``ef`` is the observed basis.
 """
 
 from __future__ import annotations
@@ -28,7 +42,16 @@ from mdpl.errors import DataError
 #: fluxes the land model can be calibrated against, and their corrected twins
 CORRECTED = {"Qle": "Qle_cor", "Qh": "Qh_cor"}
 #: target bases (see the module docstring)
-BASES = ("observed", "corrected", "closed", "bowen")
+BASES = ("observed", "corrected", "closed", "bowen", "ef")
+#: ef basis: days whose observed daily Qle + Qh (W m-2) is at or below this have no defined EF (night-like,
+#: winter or rain days, where a ratio of small noisy numbers says nothing); the closure's good-day threshold
+EF_MIN_ENERGY_W_M2 = 20.0
+#: ef basis: floor of the observed EF variance that normalises the EF term (EF std 0.05)
+EF_VAR_FLOOR = 0.05**2
+#: ef basis: the simulated Qle + Qh in the EF denominator is clamped at this (W m-2), so EF stays finite
+EF_SIM_MIN_W_M2 = 5.0
+#: loss-term keys of the ef basis: evaporative fraction (1) and available energy (W m-2)
+EF_TERMS = ("EF", "AE")
 
 
 @dataclass
@@ -40,6 +63,7 @@ class SiteTargets:
     mask: dict[str, torch.Tensor]  # task -> (days,) bool, measured training days
     var: dict[str, float]  # task -> observed variance over the mask (flux units squared)
     notes: list[str] = field(default_factory=list)
+    basis: str = "observed"  # 'ef': Qle/Qh enter as the terms EF and AE (keys of obs/mask/var), see the module doc
 
 
 def _get(mapping, key):
@@ -91,7 +115,7 @@ def observed_daily(features, flux: str, corrected=False) -> tuple[np.ndarray, np
     """
     basis = basis_of(corrected)
     name = flux
-    if basis != "observed" and flux in CORRECTED:
+    if basis not in ("observed", "ef") and flux in CORRECTED:
         alt = CORRECTED[flux]
         vals, m = _get(features.obs, alt), _get(features.obs_mask, alt)
         has_cor = vals is not None and m is not None and bool(np.any(np.asarray(m, bool) & np.isfinite(np.asarray(vals, float))))
@@ -109,10 +133,66 @@ def observed_daily(features, flux: str, corrected=False) -> tuple[np.ndarray, np
     return vals, m, name
 
 
+def ef_series(features, train_mask) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:
+    """Observed daily EF (1) and available energy (W m-2) of one site with their day masks (training days only).
+
+    EF days: Qle and Qh measured and Qle + Qh > :data:`EF_MIN_ENERGY_W_M2`. Available energy: Rnet - Qg on days
+    with Rnet measured (Qg = 0 where not measured) when the site has Rnet on at least half of its EF days, else
+    the observed Qle + Qh (said in the notes).
+    """
+    train = np.asarray(train_mask, bool)
+    qle, mle, _ = observed_daily(features, "Qle", "observed")
+    qh, mh, _ = observed_daily(features, "Qh", "observed")
+    turb = qle + qh
+    both = mle & mh & train
+    ef_days = both & (turb > EF_MIN_ENERGY_W_M2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ef = np.where(ef_days, qle / np.where(ef_days, turb, 1.0), 0.0)
+    notes = []
+    rnet, mr = _get(features.obs, "Rnet"), _get(features.obs_mask, "Rnet")
+    rnet_days = (np.asarray(mr, bool) & np.isfinite(np.asarray(rnet, float)) & train) if rnet is not None and mr is not None \
+        else np.zeros_like(train)
+    if ef_days.any() and (rnet_days & ef_days).sum() >= 0.5 * ef_days.sum():
+        qg, mg = _get(features.obs, "Qg"), _get(features.obs_mask, "Qg")
+        qg = np.zeros_like(turb) if qg is None else np.asarray(qg, float)
+        g_ok = np.isfinite(qg) & (np.asarray(mg, bool) if mg is not None else True)
+        ae = np.asarray(rnet, float) - np.where(g_ok, qg, 0.0)
+        ae_days = rnet_days & np.isfinite(ae)
+        if not g_ok.any():
+            notes.append(f"{features.site}: no ground heat flux observed: available energy taken as Rnet (Qg = 0)")
+    else:
+        ae, ae_days = turb, both
+        notes.append(f"{features.site}: Rnet observed on fewer than half of the EF days: available energy taken as the "
+                     "observed Qle + Qh (the energy-balance gap is fitted)")
+    return ({"EF": ef, "AE": np.where(ae_days, ae, 0.0)}, {"EF": ef_days, "AE": ae_days}, notes)
+
+
 def site_targets(features, tasks, train_mask, *, corrected=False, dtype=torch.float32) -> SiteTargets:
-    """Targets of one site: ``tasks`` fluxes on days where ``train_mask`` and measured (basis ``corrected``)."""
+    """Targets of one site: ``tasks`` fluxes on days where ``train_mask`` and measured (basis ``corrected``).
+
+    On the ``ef`` basis Qle and Qh (both must be tasks) become the terms ``EF`` and ``AE`` (:func:`ef_series`).
+    """
+    from mdpl.errors import ConfigError
+
     obs, mask, var, notes = {}, {}, {}, []
     train_mask = np.asarray(train_mask, dtype=bool)
+    basis = basis_of(corrected)
+    if basis == "ef":
+        if not {"Qle", "Qh"} <= set(tasks):
+            raise ConfigError(f"calibration.target_basis ef fits the evaporative fraction: it needs both Qle and Qh "
+                              f"as calibrated tasks, got {', '.join(tasks)}")
+        if train_mask.shape != (features.n_days,):
+            raise DataError(f"site {features.site}: {features.n_days} days but the split has {train_mask.size}")
+        vals, ms, notes = ef_series(features, train_mask)
+        for key in EF_TERMS:
+            if ms[key].sum() < 2:
+                raise DataError(f"site {features.site}: fewer than 2 training days with a defined "
+                                f"{'evaporative fraction' if key == 'EF' else 'available energy'}; cannot calibrate")
+            v = float(np.var(vals[key][ms[key]]))
+            var[key] = max(v, EF_VAR_FLOOR) if key == "EF" else (v if math.isfinite(v) and v > 1e-12 else 1.0)
+            obs[key] = torch.as_tensor(vals[key], dtype=dtype)
+            mask[key] = torch.as_tensor(ms[key])
+        tasks = [t for t in tasks if t not in ("Qle", "Qh")]
     for task in tasks:
         vals, m, used = observed_daily(features, task, corrected)
         if basis_of(corrected) != "observed" and task in CORRECTED and used == task:
@@ -126,16 +206,37 @@ def site_targets(features, tasks, train_mask, *, corrected=False, dtype=torch.fl
         var[task] = v if math.isfinite(v) and v > 1e-12 else 1.0
         obs[task] = torch.as_tensor(np.where(use, vals, 0.0), dtype=dtype)
         mask[task] = torch.as_tensor(use)
-    return SiteTargets(str(features.site), obs, mask, var, notes)
+    return SiteTargets(str(features.site), obs, mask, var, notes, basis=basis if basis == "ef" else "observed")
+
+
+def term_weights(targets: SiteTargets, weights: dict[str, float]) -> dict[str, float]:
+    """Loss term -> weight: the tasks with non-zero weight, or on the ``ef`` basis EF and AE for Qle and Qh
+    (each with the mean of the Qle and Qh weights) beside the other tasks."""
+    w = {t: float(v) for t, v in weights.items() if v != 0}
+    if targets.basis != "ef":
+        return {t: v for t, v in w.items() if t in targets.obs}
+    energy = 0.5 * (float(weights.get("Qle", 0.0)) + float(weights.get("Qh", 0.0)))
+    out = {k: energy for k in EF_TERMS if energy != 0}
+    out.update({t: v for t, v in w.items() if t not in ("Qle", "Qh") and t in targets.obs})
+    return out
+
+
+def simulated_term(sim: dict[str, torch.Tensor], key: str) -> torch.Tensor:
+    """The (days,) simulated series of loss term ``key``: a task's flux, or EF / AE from the simulated Qle and Qh."""
+    if key not in EF_TERMS:
+        return sim[key].reshape(-1)
+    qle, qh = sim["Qle"].reshape(-1), sim["Qh"].reshape(-1)
+    if key == "AE":
+        return qle + qh
+    return qle / (qle + qh).clamp_min(EF_SIM_MIN_W_M2)
 
 
 def task_terms(sim: dict[str, torch.Tensor], targets: SiteTargets, weights: dict[str, float]) -> dict[str, torch.Tensor]:
-    """Per task with non-zero weight: MSE(sim, obs) / var(obs) on the masked days (dimensionless)."""
+    """Per loss term with non-zero weight (:func:`term_weights`): MSE(sim, obs) / var(obs) on the masked days
+    (dimensionless)."""
     terms = {}
-    for task, w in weights.items():
-        if w == 0 or task not in targets.obs:
-            continue
-        s = sim[task].reshape(-1)
+    for task in term_weights(targets, weights):
+        s = simulated_term(sim, task)
         m = targets.mask[task].to(s.device)
         o = targets.obs[task].to(s)
         err = torch.where(m, s - o, torch.zeros_like(s))
@@ -155,5 +256,6 @@ def multitask_loss(
     as their ``weights`` say. Returns the loss tensor and the per-task terms.
     """
     terms = task_terms(sim, targets, weights)
-    total = sum(weights[t] * v for t, v in terms.items())
+    w = term_weights(targets, weights)
+    total = sum(w[t] * v for t, v in terms.items())
     return total, {t: float(v.detach()) for t, v in terms.items()}
