@@ -73,7 +73,7 @@ def test_classical_cmaes_counts_evaluations_and_improves_the_loss():
     feats = [site_features(d) for d in obs]
     cfg = _cfg(["classical"])
     res = calibrate_classical(m, obs, feats, cfg, evals=70, window_days=0, progress=False)
-    popsize = 4 + int(3 * np.log(4))  # CMA-ES default for 4 parameters
+    popsize = 4 + int(3 * np.log(3))  # CMA-ES default for the 3 free parameters (resp_base reaches NEE only)
     assert res.source == "classical" and res.n_model_evals == 2 * popsize * (70 // popsize)
     assert res.history[-1]["loss"] < res.history[0]["loss"]
     assert np.all(res.params >= m.parameter_space.lower) and np.all(res.params <= m.parameter_space.upper)
@@ -89,3 +89,24 @@ def test_twin_on_the_embedded_lsm(tmp_path):
     s = res.skill[(res.skill.source == "mdpl") & res.skill.flux.isin(["Qle", "Qh"])]
     for flux in ("Qle", "Qh"):
         assert s[s.flux == flux].reduction_pct.mean() >= 50.0, res.skill
+
+
+def test_classical_leaves_what_the_targets_cannot_reach_at_its_prior():
+    """A parameter that by structure reaches NEE only (``space.reaches``) must not move in a Qle/Qh fit: any move
+    is optimiser noise (a derivative-free search has no zero gradient to stop it). Without the declaration the
+    same search does move it, so the check can fail."""
+    dss = _sites(60)
+    moved = {}
+    for declared in (False, True):
+        m = TorchBucketModel()
+        m.parameter_space.reaches = {"resp_base": ("NEE",)} if declared else {}
+        truth = hidden_truth(m.parameter_space, 2, seed=1)
+        obs, *_ = make_observations(m, dss, truth, noise_frac=0.05, seed=1)
+        feats = [site_features(d) for d in obs]
+        prior = np.stack([m.parameter_space.defaults(f.igbp) for f in feats])
+        res = calibrate_classical(m, obs, feats, _cfg(["classical"]), evals=40, window_days=0, progress=False)
+        j = m.parameter_space.names.index("resp_base")
+        moved[declared] = np.abs(res.params[:, j] - prior[:, j]).max()
+        others = [k for k in range(m.parameter_space.n) if k != j]
+        assert np.abs(res.params[:, others] - prior[:, others]).max() > 0  # the rest is calibrated
+    assert moved[True] < 1e-9 < moved[False], moved

@@ -24,6 +24,7 @@ from mdpl.calibrate.targets import target_basis
 from mdpl.calibrate.inputs import priors_of, train_masks_of
 from mdpl.calibrate.land_runs import WindowedProblem
 from mdpl.calibrate.result import CalibrationResult
+from mdpl.calibrate.sensitivity import structural_free
 from mdpl.calibrate.surrogate_route import calibration_tasks
 from mdpl.calibrate.targets import multitask_loss
 from mdpl.errors import ConfigError
@@ -78,24 +79,31 @@ def calibrate_classical(
     n_sites, P = len(features_list), space.n
     pri = priors_of(space, features_list, priors)
     u0 = np.clip(np.asarray(space.to_unit(pri), float), 0.0, 1.0)
+    free = structural_free(space, problem.sites, list(weights))  # what the targets cannot reach stays at the prior
+    if not free.any(1).all():
+        raise ConfigError(f"classical calibration: no parameter of the model can change the calibrated fluxes "
+                          f"{sorted(weights)}")
     t0 = time.perf_counter()
     history: list[dict] = []
     n_evals = 0
     if method == "cmaes":
         import cma
 
-        popsize = 4 + int(3 * math.log(P))
+        popsize = 4 + int(3 * math.log(max(int(free.sum(1).max()), 2)))
         n_gen = max(1, evals // popsize)
-        es = [cma.CMAEvolutionStrategy(u0[i], 0.2, {"bounds": [0.0, 1.0], "popsize": popsize, "seed": int(cfg.seed) + 1 + i,
-                                                     "verbose": -9}) for i in range(n_sites)]
+        es = [cma.CMAEvolutionStrategy(u0[i, free[i]], 0.2, {"bounds": [0.0, 1.0], "popsize": popsize,
+                                                              "seed": int(cfg.seed) + 1 + i, "verbose": -9})
+              for i in range(n_sites)]
         best_u = u0.copy()
         best_f = np.full(n_sites, np.inf)
         for gen in tqdm(range(n_gen), desc="calibrate classical (CMA-ES)", disable=not progress, leave=False):
-            cand = np.stack([np.asarray(e.ask(), float) for e in es])  # (site, pop, P)
+            cand = np.repeat(u0[:, None, :], popsize, axis=1)  # (site, pop, P); fixed parameters at the prior
+            for i, e in enumerate(es):
+                cand[i][:, free[i]] = np.asarray(e.ask(), float)
             f = _losses(problem, np.asarray(space.from_unit(np.clip(cand, 0.0, 1.0))), weights, dtype)
             n_evals += n_sites * popsize
             for i, e in enumerate(es):
-                e.tell(list(cand[i]), list(f[i]))
+                e.tell(list(cand[i][:, free[i]]), list(f[i]))
                 j = int(np.argmin(f[i]))
                 if f[i, j] < best_f[i]:
                     best_f[i], best_u[i] = f[i, j], cand[i, j]
@@ -103,17 +111,18 @@ def calibrate_classical(
     else:
         from scipy.optimize import differential_evolution
 
-        popsize = max(5, int(math.ceil(10 / P)))  # scipy's population is popsize * P
-        n_pop = popsize * P
-        maxiter = max(1, evals // n_pop - 1)
+        popsize = max(5, int(math.ceil(10 / P)))  # scipy's population is popsize * (free parameters)
         best_u = u0.copy()
         best_f = np.full(n_sites, np.inf)
         for i in tqdm(range(n_sites), desc="calibrate classical (DE)", disable=not progress, leave=False):
+            n_free = int(free[i].sum())
+            maxiter = max(1, evals // (popsize * n_free) - 1)
+
             def fun(x, i=i):
                 nonlocal n_evals
-                X = np.atleast_2d(np.asarray(x, float).T)  # (S, P)
+                X = np.atleast_2d(np.asarray(x, float).T)  # (S, free parameters)
                 full = np.tile(u0[:, None, :], (1, X.shape[0], 1))
-                full[i] = X
+                full[i][:, free[i]] = X
                 theta = np.asarray(space.from_unit(np.clip(full, 0.0, 1.0)))
                 sub = WindowedProblem.__new__(WindowedProblem)
                 sub.__dict__.update(problem.__dict__)
@@ -122,9 +131,9 @@ def calibrate_classical(
                 n_evals += X.shape[0]
                 return f
 
-            res = differential_evolution(fun, [(0.0, 1.0)] * P, x0=u0[i], popsize=popsize, maxiter=maxiter,
+            res = differential_evolution(fun, [(0.0, 1.0)] * n_free, x0=u0[i, free[i]], popsize=popsize, maxiter=maxiter,
                                          seed=int(cfg.seed) + i, vectorized=True, polish=False, tol=0, updating="deferred")
-            best_u[i], best_f[i] = res.x, res.fun
+            best_u[i, free[i]], best_f[i] = res.x, res.fun
             history.append({"site": problem.sites[i], "loss": float(res.fun), "evals": n_evals})
     params = np.asarray(space.from_unit(np.clip(best_u, 0.0, 1.0)), dtype=float)
     params = np.clip(params, space.lower, space.upper)

@@ -22,6 +22,7 @@ from mdpl.calibrate.generator_training import build_generators, train_generators
 from mdpl.calibrate.inputs import group_ids, priors_of, stack_inputs, train_masks_of
 from mdpl.calibrate.land_runs import WindowedProblem
 from mdpl.calibrate.result import CalibrationResult
+from mdpl.calibrate.sensitivity import structural_free
 from mdpl.calibrate.surrogate_route import calibration_tasks
 
 
@@ -68,13 +69,14 @@ def calibrate_direct(
     def simulate(theta: torch.Tensor):
         return [runs[0] for runs in problem.simulate(theta[:, None, :])]  # the model casts to its own dtype
 
+    free = structural_free(space, problem.sites, list(weights))
     torch.manual_seed(int(cfg.seed))
     gens = build_generators(len(features_list), inputs, space, mode=mode, hidden=cfg.calibration.hidden_size)
     t0 = time.perf_counter()
     fit = train_generators(gens, inputs, pri, simulate, problem.targets, weights, epochs=epochs,
                            learning_rate=cfg.calibration.direct_learning_rate, groups=groups, progress=progress,
                            desc="calibrate direct", prior_weight=cfg.calibration.prior_weight,
-                           no_worse_weight=cfg.calibration.no_worse_weight)
+                           no_worse_weight=cfg.calibration.no_worse_weight, free=free)
     notes = [n for t in problem.targets for n in t.notes]
     if window_days:
         notes.append(f"direct calibration saw {window_days} training days per site for {epochs} epochs "

@@ -155,6 +155,16 @@ def free_mask(indices: pd.DataFrame, sites: Sequence[str], names: Sequence[str],
     return out
 
 
+def structural_free(space, sites: Sequence[str], tasks: Sequence[str]) -> np.ndarray:
+    """(n_sites, P) bool: only the model's structure decides (``space.reaches``); for routes without a surrogate screen.
+
+    Direct and classical calibration run the land model itself, so no Sobol
+    screen comes with them, but a parameter that by construction cannot
+    change a calibrated flux must not move there either: any move is noise.
+    """
+    return free_mask(None, sites, space.names, tasks, 0.0, getattr(space, "reaches", None))
+
+
 def ensemble_first_order(store, features_list: Sequence, train_masks: Sequence, *, basis="observed", n_bins: int = 8,
                          fluxes: Sequence[str] = REPORTED_FLUXES) -> pd.DataFrame:
     """Given-data first-order indices from the land model's own ensemble runs (a check of the surrogate's).
