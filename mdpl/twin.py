@@ -44,14 +44,6 @@ class TwinResult:
     summary: dict
 
 
-def _daily(res, flux: str) -> np.ndarray:
-    """(batch, days) daily means of a result that may be at the step or the daily scale."""
-    if getattr(res, "is_daily", True) is False and hasattr(res, "daily"):
-        res = res.daily()
-    v = res.fluxes[flux]
-    return (v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)).astype(float)
-
-
 def hidden_truth(space, n_sites: int, seed: int, spread: float = 0.3) -> np.ndarray:
     """True parameters (n_sites, P): unit-cube values uniform in [0.5 - spread, 0.5 + spread], seeded."""
     rng = np.random.default_rng([int(seed), 4242])
@@ -63,17 +55,19 @@ def make_observations(model, datasets, truth: np.ndarray, *, noise_frac: float =
     """Twin observations and sensitivities.
 
     Runs, per site, the truth and the truth with each parameter moved by
-    +-``delta`` in the unit cube (one batched call). Writes truth + noise (a
+    +-``delta`` in the unit cube (sites that can share a land-model call,
+    :func:`mdpl.ils.batching.batch_groups`, run in one). Writes truth + noise (a
     daily Gaussian error of ``noise_frac`` times the daily series' standard
     deviation, added to every step of that day) into the flux fields, all
     marked measured. Returns (datasets with observations, daily truth per site
     {flux: (days,)}, sensitivity (n_sites, P), day labels per site).
     """
+    from mdpl.ils.batching import batch_groups, pad_group
+
     space = model.parameter_space
     P = space.n
-    rng = np.random.default_rng([int(seed), 777])
-    out, truth_daily, sens, days_all = [], [], [], []
-    for i, ds in enumerate(datasets):
+    thetas = []
+    for i in range(len(datasets)):
         u0 = np.asarray(space.to_unit(truth[i]), float)
         sets = [u0]
         for j in range(P):
@@ -81,28 +75,45 @@ def make_observations(model, datasets, truth: np.ndarray, *, noise_frac: float =
                 u = u0.copy()
                 u[j] = np.clip(u[j] + s * delta, 0.0, 1.0)
                 sets.append(u)
-        theta = np.clip(np.asarray(space.from_unit(np.stack(sets)), float), space.lower, space.upper)
+        thetas.append(np.clip(np.asarray(space.from_unit(np.stack(sets)), float), space.lower, space.upper))
+    runs: list = [None] * len(datasets)
+    for group in batch_groups(datasets):
         with torch.no_grad():
-            res = model.simulate(ds, theta, daily=False)
+            if len(group) == 1:
+                res = model.simulate(datasets[group[0]], thetas[group[0]], daily=False)
+                runs[group[0]] = _site_run(res, 0, 2 * P + 1, res.time)
+                continue
+            res = model.simulate(pad_group([datasets[i] for i in group]), np.stack([thetas[i] for i in group]),
+                                 daily=False)
+        for k, i in enumerate(group):
+            runs[i] = _site_run(res, k * (2 * P + 1), 2 * P + 1, None)  # res.time: the first site's labels
+    rng = np.random.default_rng([int(seed), 777])
+    out, truth_daily, sens, days_all = [], [], [], []
+    for i, ds in enumerate(datasets):
+        res = runs[i]
         steps = pd.DatetimeIndex(ds["time"].values)
         day_of_step = steps.normalize()
-        sub_daily = len(pd.DatetimeIndex(res.time)) == len(steps) and len(steps) > len(day_of_step.unique())
+        n_steps = len(steps)
+        sub_daily = res.n_time >= n_steps and n_steps > len(day_of_step.unique())
         days = day_of_step.unique()
         ds = ds.copy()
         td, s_site = {}, np.zeros(P)
         for flux in TWIN_FLUXES:
-            daily = _daily(res, flux)  # (2P+1, days)
-            if daily.shape[1] != len(days):  # daily-only model: its own day labels
-                days = pd.DatetimeIndex(res.time).normalize()
+            if sub_daily:
+                v_all = res.fluxes[flux][:, :n_steps]
+                idx = days.get_indexer(day_of_step)
+                daily = np.stack([np.bincount(idx, weights=row, minlength=len(days)) for row in v_all])
+                daily = daily / np.bincount(idx, minlength=len(days))[None]
+            else:  # a daily-only model
+                daily = res.fluxes[flux]
+                if daily.shape[1] < len(days):  # it dropped partial days: its own labels (alone), else the first ones
+                    days = pd.DatetimeIndex(res.time).normalize() if res.time is not None else days[: daily.shape[1]]
+                daily = daily[:, : len(days)]
             td[flux] = daily[0]
             sd = float(np.nanstd(daily[0])) or 1.0
             noise = noise_frac * sd * rng.standard_normal(len(days))
             idx = days.get_indexer(day_of_step)
-            if sub_daily:
-                v = res.fluxes[flux][0]
-                v = (v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)).astype(float)
-            else:
-                v = daily[0][idx]
+            v = res.fluxes[flux][0][:n_steps] if sub_daily else daily[0][idx]
             ds[flux] = ("time", v + noise[idx])
             ds[f"{flux}_measured"] = ("time", np.ones(len(steps), bool))
             if flux in ("Qle", "Qh"):
@@ -118,6 +129,24 @@ def make_observations(model, datasets, truth: np.ndarray, *, noise_frac: float =
         sens.append(s_site)
         days_all.append(days)
     return out, truth_daily, np.stack(sens), days_all
+
+
+@dataclass
+class _SiteRun:
+    """One site's rows of a land-model result: fluxes {name: (sets, time) float64}, its time labels (None when the
+    site shared a call: the result's labels are then another site's)."""
+
+    fluxes: dict
+    time: object
+    n_time: int
+
+
+def _site_run(res, start: int, n: int, time) -> _SiteRun:
+    fl = {}
+    for flux in TWIN_FLUXES:
+        v = res.fluxes[flux][start : start + n]
+        fl[flux] = (v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)).astype(float)
+    return _SiteRun(fl, time, fl[TWIN_FLUXES[0]].shape[1])
 
 
 def twin_experiment(cfg: Config, out_dir, *, model=None, datasets=None, noise_frac: float = 0.1,
