@@ -399,3 +399,45 @@ def load_design(out_dir) -> DesignResult | None:
         return None
     return DesignResult(out, *(pd.read_csv(out / n) for n in DESIGN_TABLES[:4]),
                         json.loads((out / "design_summary.json").read_text()))
+
+
+#: where the committed result of a 20-site run lives (small tables only; the study directory stays under runs/)
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "twin20"
+
+
+def quick_config():
+    """A small configuration for the book's fallback run (4 towers, a few minutes on a CPU): no spin-up, a small
+    ensemble and surrogate, MdPL only."""
+    from mdpl.config import Config
+
+    cfg = Config(seed=0)
+    cfg.lsm.spinup_max_years = 0
+    cfg.ensemble.n_members = 24
+    cfg.surrogate.epochs = 8
+    cfg.calibration.sources = ["default", "mdpl"]
+    cfg.calibration.quick_epochs = 80
+    cfg.calibration.screen_samples = 32
+    cfg.calibration.candidates = 2
+    return cfg
+
+
+def design_result(out_dir, *, results_dir=None, run_quick: bool = True, progress: bool = False) -> DesignResult | None:
+    """The design twin result a page shows: the committed 20-site tables (``results_dir``, default
+    :data:`RESULTS_DIR`) when present, else a quick 4-site run cached in ``out_dir`` (two towers of two PFT
+    groups, half a year each, :func:`quick_config`), run now when ``run_quick`` and not there yet."""
+    res = load_design(RESULTS_DIR if results_dir is None else results_dir)
+    if res is not None:
+        return res
+    res = load_design(out_dir)
+    if res is not None or not run_quick:
+        return res
+    datasets = design_sites(2, groups=("evergreen_forest", "grassland"), years=0.5, time_step_s=3600)
+    return design_experiment(quick_config(), out_dir, datasets=datasets, progress=progress)
+
+
+def skill_table(skill: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
+    """Mean held-out RMSE against the truth per PFT group and flux (rows) and source (columns), Qle and Qh."""
+    s = skill[skill.flux.isin(["Qle", "Qh"])].merge(sites[["site", "pft_group"]], on="site")
+    order = [c for c in ("default", "mdpl", "dpl", "direct", "loso", "loso_own") if c in set(s.source)]
+    t = s.pivot_table(index=["pft_group", "flux"], columns="source", values="rmse_vs_truth", aggfunc="mean")
+    return t[order]

@@ -136,3 +136,16 @@ def test_cli_refuses_a_bad_design_size_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--per-group" in err[0] and "1..5" in err[0]
     assert not (tmp_path / "d").exists()
+
+
+def test_the_page_reads_the_committed_tables_first_then_a_cached_quick_run(four_site, tmp_path):
+    from mdpl.twin_design import design_result, skill_table
+
+    assert design_result(tmp_path / "none", results_dir=tmp_path / "missing", run_quick=False) is None
+    got = design_result(tmp_path / "none", results_dir=four_site.out_dir, run_quick=False)
+    assert got is not None and got.summary["sites"] == 4 and len(got.recovery) == len(four_site.recovery)
+    got = design_result(four_site.out_dir, results_dir=tmp_path / "missing", run_quick=False)  # cached in out_dir
+    assert got is not None and list(got.rule.parameter.unique()) == list(TOY_RULE)
+    t = skill_table(got.skill, got.sites)
+    assert list(t.columns) == ["default", "mdpl"] and set(t.index.get_level_values(0)) == {"evergreen_forest",
+                                                                                         "grassland"}
