@@ -64,7 +64,8 @@ def test_fluxes_obey_their_physical_laws(run, two_sites):
     dtg = run["Tsurf"][:, 1:] - run["SoilTemp"][:, :-1, 0]
     assert (run["Qg"][:, 1:][dtg > 0.05] > 0).all() and (run["Qg"][:, 1:][dtg < -0.05] < 0).all()
     # latent heat is the latent heat of the water that left
-    lv = C.LATENT_VAPORISATION * (run["TVeg"] + run["ESoil"] + run["ECanop"]) + C.LATENT_SUBLIMATION * run["SubSnow"]
+    lv = (C.LATENT_VAPORISATION * (run["TVeg"] + run["ESoil"] + run["ECanop"] + run["EWater"])
+          + C.LATENT_SUBLIMATION * run["SubSnow"])
     torch.testing.assert_close(run["Qle"], lv, rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(run["NEE"], run["Reco"] - run["GPP"])
     assert run["TVeg"].min() >= -1e-12, run["TVeg"].min()  # no negative transpiration
@@ -155,8 +156,8 @@ def test_spinup_stops_on_its_tolerance_reports_a_true_drift_and_detaches(two_sit
     info = r.diagnostics
     assert info["spinup_cycles"] == 4 and info["spinup_final_drift"] > 1e-3
     # the run after spin-up is one more cycle of the same record: its relative soil-water change is the drift
-    soil0 = r.initial_storage_mm  # canopy and snow hold next to nothing on this dry June day
-    end = r["SWE"][:, -1] + r["CanopInt"][:, -1] + r["SoilMoist"][:, -1].sum(-1)
+    soil0 = r.initial_stores_mm["soil"]
+    end = r["SoilMoist"][:, -1].sum(-1)
     rel = ((end - soil0) / soil0).abs().detach()
     assert float(rel.max()) == pytest.approx(info["spinup_final_drift"], rel=0.05)
     loose = EmbeddedLSM(LsmConfig(spinup_max_years=4, spinup_tolerance=1e-2), device="cpu").simulate(
@@ -192,7 +193,8 @@ def test_spinup_of_a_column_does_not_depend_on_its_batch(two_sites):
     cycles) gets exactly the state and fluxes it gets alone."""
     from mdpl.config import LsmConfig
 
-    m = EmbeddedLSM(LsmConfig(spinup_max_years=6, spinup_tolerance=1e-2, dtype="float64"), device="cpu")
+    # tolerance between the two columns' per-cycle drifts (about 9e-3 and 3e-3): one stops, one runs on
+    m = EmbeddedLSM(LsmConfig(spinup_max_years=6, spinup_tolerance=3e-3, dtype="float64"), device="cpu")
     short = [d.isel(time=slice(0, 96)) for d in two_sites]
     p = np.stack([SPACE.defaults("CRO"), SPACE.defaults("EBF")])
     together = m.simulate(short, p[:, None, :], spinup=True, daily=True)

@@ -3,7 +3,9 @@
 The table ships as package data (``resources/plumber2_sites.csv``, written by
 ``scripts/make_catalogue.py`` from public facts). Columns: site, site_name,
 country, igbp, latitude, longitude, elevation_m, period, years, start_year,
-end_year, pft_group.
+end_year, pft_group. A second table, ``resources/site_water.csv``, holds
+documented hydrology of individual sites (wetland, paddy flooding months),
+each row with its source.
 """
 
 from __future__ import annotations
@@ -63,6 +65,24 @@ def pft_group(igbp: str) -> str:
 def _catalogue() -> pd.DataFrame:
     with resources.files("mdpl.data.resources").joinpath("plumber2_sites.csv").open() as fh:
         return pd.read_csv(fh)
+
+
+@lru_cache(maxsize=1)
+def _site_water_table() -> pd.DataFrame:
+    with resources.files("mdpl.data.resources").joinpath("site_water.csv").open() as fh:
+        return pd.read_csv(fh, dtype=str, keep_default_na=False)
+
+
+def site_water_facts(code: str) -> dict[str, str]:
+    """Documented hydrology of a site (``resources/site_water.csv``, one row per site with its source):
+    the attributes ``wetland`` and ``paddy_flood_months`` that :mod:`mdpl.ils.site_water` reads; empty
+    for a site the table does not list (its IGBP class decides)."""
+    df = _site_water_table()
+    rows = df[df["site"] == code]
+    if rows.empty:
+        return {}
+    row = rows.iloc[0]
+    return {k: str(row[k]) for k in ("wetland", "paddy_flood_months") if str(row[k]).strip()}
 
 
 def load_catalogue() -> pd.DataFrame:

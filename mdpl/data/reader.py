@@ -37,7 +37,7 @@ import pandas as pd
 import xarray as xr
 
 from mdpl.data import fill
-from mdpl.data.catalogue import PALS_NAMES, pft_group, site_info
+from mdpl.data.catalogue import PALS_NAMES, pft_group, site_info, site_water_facts
 from mdpl.data.checks import check_fluxes, check_forcing, check_humidity, check_precip, fill_gaps
 from mdpl.data.schema import FLUX_VARS, FORCING_VARS, assemble
 from mdpl.data.timeaxis import decode_time, estimate_utc_offset_h, step_and_starts
@@ -241,6 +241,8 @@ def read_site(
     attrs["latitude"], attrs["longitude"], attrs["elevation_m"] = float(lat), float(lon), float(elev)
     attrs["reference_height_m"], attrs["canopy_height_m"] = _heights(met, flux, site_ds, igbp, attrs)
     attrs.update(_soil_texture(site_ds))
+    for k, v in site_water_facts(attrs["site"]).items():  # documented wetland / paddy facts
+        attrs.setdefault(k, v)
     attrs["time_step_s"] = int(step)
     attrs["time_stamp_in_file"] = m_stamp
     attrs["utc_offset_h"] = estimate_utc_offset_h(times, forcing["SWdown"], step, lat, lon)

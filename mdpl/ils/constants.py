@@ -55,3 +55,28 @@ T_HIGH_K = 313.15
 T_LOW_K = 275.15
 
 LOG10 = math.log(10.0)
+
+# groundwater: an unconfined aquifer below the soil column (Niu et al. 2007, J. Geophys. Res. 112:D07103,
+# "SIMGM"; the drainage constants as in CLM4.0, Oleson et al. 2010, NCAR/TN-478+STR, sec. 7.6)
+AQUIFER_SPECIFIC_YIELD = 0.2  # 1, drainable porosity of the aquifer (Niu et al. 2007)
+AQUIFER_THICKNESS_M = 25.0  # m of aquifer below the soil column (Niu et al. 2007: 5000 mm of water when full)
+BASEFLOW_MAX_KG_M2_S = 5.5e-3  # kg m-2 s-1, baseflow with the water table at the surface (CLM4.0 q_drai,max)
+BASEFLOW_DECAY_PER_M = 2.5  # m-1, e-folding of baseflow with water-table depth (CLM4.0 f_drai, Niu et al. 2005)
+#: the most the bottom layer's matric suction (m) counts in the recharge gradient (Noah-MP's -120 m floor)
+RECHARGE_SUCTION_CAP_M = 120.0
+
+# surface water: a pond (standing water) on the ground
+DEPRESSION_STORAGE_KG_M2 = 2.0  # kg m-2 (= mm) held in surface depressions before runoff: order of the
+#                                 depression storage of natural pervious surfaces (a few mm; Chow, Maidment &
+#                                 Mays 1988, Applied Hydrology, sec. 5.7)
+POND_FULL_COVER_KG_M2 = 10.0  # kg m-2: standing water at which the open water covers all of the bare ground
+#                               (an assumption: cover rises linearly from 0 to 1 over the first 10 mm)
+WETLAND_SPILL_KG_M2 = 100.0  # kg m-2: water a wetland holds above ground before it spills (hollows of
+#                              hummock-hollow microtopography, ~0.1 m deep)
+IMPEDED_BASEFLOW_MAX_KG_M2_S = 2.0 / 86400.0  # kg m-2 s-1: baseflow ceiling of a wetland or paddy, whose
+#                              drainage is impeded (a peat or clay base, a paddy's plough pan): 2 mm per day, in
+#                              the 1-5 mm d-1 seepage and percolation of puddled clay paddies (Bouman & Tuong
+#                              2001, Agric. Water Manage. 49:11)
+PADDY_TARGET_DEPTH_KG_M2 = 50.0  # kg m-2: standing water kept by irrigation in a paddy's flooded months
+#                                  (5-10 cm under continuous flooding, Bouman & Tuong 2001)
+PADDY_BUND_KG_M2 = 100.0  # kg m-2: water a paddy holds before it spills over its bunds

@@ -4,8 +4,10 @@ f(Ts) = Rnet(Ts) - H(Ts) - LE(Ts) - G(Ts) = 0 is solved with a fixed number
 of Newton iterations from the previous step's Ts, so the solution is a
 differentiable function of parameters and forcing. Every flux is written once,
 in :func:`_balance`, which the iterations and the final evaluation share.
-Latent heat has four parts: wet-canopy evaporation (limited by the
-interception store through an exact exponential depletion), transpiration (no
+Latent heat has five parts: wet-canopy evaporation (limited by the
+interception store through an exact exponential depletion), open-water
+evaporation from a pond at the potential rate over the water it covers
+(limited by the pond the same way, :mod:`mdpl.ils.ponding`), transpiration (no
 negative values, and never more than the root zone can supply: a smooth
 quartic minimum with ``tr_supply``, so the minimum stomatal conductance cannot
 empty dry soil), soil evaporation and snow sublimation (both allow dew/frost).
@@ -54,7 +56,9 @@ class SurfaceTerms:
     fully wet canopy; ``wc_rate``: interception store / dt (kg m-2 s-1); ``wet_k_dt``:
     rho_g_wet dt / capacity, so wet-canopy evaporation is wc_rate (1 - exp(-wet_k_dt dq)).
     ``tr_supply``: the most transpiration (kg m-2 s-1) the root zone can deliver this step
-    (zero when every rooted layer is at wilting point).
+    (zero when every rooted layer is at wilting point). ``pond_rate``, ``pond_k_dt``, ``rho_g_pond``:
+    the pond's store / dt, its depletion coefficient and its potential conductance x cover (for dew),
+    from :func:`mdpl.ils.ponding.evaporation_coefficients`.
     """
 
     rad_in: torch.Tensor
@@ -71,6 +75,9 @@ class SurfaceTerms:
     wc_rate: torch.Tensor
     wet_k_dt: torch.Tensor
     tr_supply: torch.Tensor
+    pond_rate: torch.Tensor
+    pond_k_dt: torch.Tensor
+    rho_g_pond: torch.Tensor
 
 
 class SurfaceSolution(NamedTuple):
@@ -86,6 +93,7 @@ class SurfaceSolution(NamedTuple):
     e_tr: torch.Tensor
     e_soil: torch.Tensor
     e_snow: torch.Tensor
+    e_pond: torch.Tensor
 
 
 def _supply_limited(demand, supply):
@@ -116,20 +124,23 @@ def _balance(t: SurfaceTerms, ts: torch.Tensor, with_slope: bool):
     e_tr, de_tr = _supply_limited(t.rho_g_transp * dq_pos, t.tr_supply)
     e_soil = t.rho_g_soil * dq
     e_snow = t.rho_g_snow * dq
+    depl_p = torch.exp(-t.pond_k_dt * dq_pos)
+    e_pond = t.pond_rate * (1.0 - depl_p) + t.rho_g_pond * (dq - dq_pos)  # store-limited, or dew on the water
     t4 = ts**4
     rnet = t.rad_in - _EPS_SIGMA * t4
     qh = t.g_heat * (ts - t.tair)
-    qle = _LV * (e_wet + e_tr + e_soil) + _LS * e_snow
+    qle = _LV * (e_wet + e_tr + e_soil + e_pond) + _LS * e_snow
     qg = t.g_ground * (ts - t.t_soil1)
     f = rnet - qh - qle - qg
     slope = None
     if with_slope:
         dqs = qs * inv * inv * ab  # d qsat / d Ts
         de_veg = torch.where(dq > 0, t.rho_g_transp * de_tr + t.wc_rate * t.wet_k_dt * depl, t.rho_g_wet)
-        d_le = (_LV * (de_veg + t.rho_g_soil) + _LS * t.rho_g_snow) * dqs
+        de_pond = torch.where(dq > 0, t.pond_rate * t.pond_k_dt * depl_p, t.rho_g_pond)
+        d_le = (_LV * (de_veg + t.rho_g_soil + de_pond) + _LS * t.rho_g_snow) * dqs
         slope = 4.0 * _EPS_SIGMA * t4 / ts + t.g_heat + t.g_ground + d_le
     sol = SurfaceSolution(ts=ts, rnet=rnet, qh=qh, qle=qle, qg=qg, residual=f,
-                          e_wet=e_wet, e_tr=e_tr, e_soil=e_soil, e_snow=e_snow)
+                          e_wet=e_wet, e_tr=e_tr, e_soil=e_soil, e_snow=e_snow, e_pond=e_pond)
     return f, slope, sol
 
 

@@ -11,10 +11,12 @@ precipitation = evaporation + surface runoff + drainage + storage change.
   Ksat (theta/theta_sat)^(2b+3) (each column's own texture,
   :mod:`mdpl.ils.soil_texture`) leaves each layer with exact exponential
   depletion of its water above residual and is capped by the room in the
-  layer below; the bottom layer drains freely (``Qsb``);
-- surface runoff (``Qs``): the saturated-area fraction of throughfall +
-  melt, plus what exceeds the room in the top layer or the infiltration
-  capacity Ksat dt.
+  layer below; the bottom layer drains freely, or (``free_drainage=False``,
+  as the model runs) exchanges with the aquifer of :mod:`mdpl.ils.groundwater`;
+- infiltration excess: the saturated-area fraction of throughfall + melt,
+  plus what exceeds the room in the top layer or the infiltration capacity
+  Ksat dt (the model ponds it, :mod:`mdpl.ils.ponding`, and what spills over
+  is surface runoff ``Qs``).
 """
 
 from __future__ import annotations
@@ -58,8 +60,11 @@ def canopy_drip(store_mm, capacity_mm):
     return store_mm - drip, drip
 
 
-def soil_step(theta, extraction_mm, water_in_mm, grid, dt_s, ksat_m_s):
+def soil_step(theta, extraction_mm, water_in_mm, grid, dt_s, ksat_m_s, free_drainage: bool = True):
     """One soil-water step. Returns (theta, surface_runoff_mm, drainage_mm).
+
+    ``free_drainage=False``: the bottom layer keeps its gravity drainage (drainage_mm is zero): the
+    exchange with an aquifer below (:mod:`mdpl.ils.groundwater`) takes its place.
 
     ``extraction_mm`` (batch, layer): transpiration + soil evaporation taken from each layer;
     ``water_in_mm``: throughfall + drip + melt arriving at the surface; ``grid``: a :class:`SoilGrid`;
@@ -72,14 +77,15 @@ def soil_step(theta, extraction_mm, water_in_mm, grid, dt_s, ksat_m_s):
     k_mm = ksat_mm * (w * grid.inv_sat_mm).clamp(0.0, 1.0) ** grid.drain_exponent
     drain = avail * (1.0 - torch.exp(-k_mm / avail))
     inner = torch.minimum(drain[:, :-1], (grid.sat_mm[:, 1:] - w[:, 1:]).clamp_min(0.0))
-    w = w - torch.cat([inner, drain[:, -1:]], dim=-1) + F.pad(inner, (1, 0))
+    bottom = drain[:, -1:] if free_drainage else torch.zeros_like(drain[:, -1:])
+    w = w - torch.cat([inner, bottom], dim=-1) + F.pad(inner, (1, 0))
     # infiltration and surface runoff
     w_top = w[:, 0]
     sat_frac = (w_top * grid.inv_sat_mm[:, 0]).clamp(0.0, 1.0) ** C.SAT_RUNOFF_EXP
     capacity = torch.minimum((grid.sat_mm[:, 0] - w_top).clamp_min(0.0), ksat_mm[:, 0])
     infil = torch.minimum(water_in_mm * (1.0 - sat_frac), capacity)
     w = w + infil.unsqueeze(-1) * grid.top
-    return w * grid.inv_dz_mm, water_in_mm - infil, drain[:, -1]
+    return w * grid.inv_dz_mm, water_in_mm - infil, bottom[:, 0]
 
 
 class SoilGrid:

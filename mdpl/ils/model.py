@@ -4,8 +4,9 @@ One column per (site, parameter set), vectorised over the batch, at the
 forcing's own time step. Each step: interception, snow, soil-water stress,
 canopy conductance (Collatz/Ball-Berry), aerodynamic conductance, the surface
 energy balance (Newton for Ts), soil heat conduction with snowmelt, soil
-water (transpiration by root fraction, soil evaporation, drainage, runoff)
-and ecosystem respiration. Everything is torch, so gradients of any output
+water (transpiration by root fraction, soil evaporation, drainage, runoff),
+a pond of standing water (:mod:`mdpl.ils.ponding`), an unconfined aquifer
+with a water table (:mod:`mdpl.ils.groundwater`) and ecosystem respiration. Everything is torch, so gradients of any output
 with respect to the parameters flow through the whole run.
 
 The run is split into calendar-day chunks: state-independent terms
@@ -40,11 +41,14 @@ from mdpl.ils.carbon import ecosystem_respiration
 from mdpl import thermo
 from mdpl.ils.energy_balance import SurfaceTerms, qsat, solve_surface
 from mdpl.ils.forcing import ForcingTensors, as_forcing
+from mdpl.ils.groundwater import aquifer_for_water_table, equilibrium_water_table_m, groundwater_step, layer_tops_m
 from mdpl.ils.hydrology import SoilGrid, canopy_drip, layer_water_mm, root_fractions, root_zone_weights, soil_step
 from mdpl.ils.parameters import PARAMETER_SPACE, ParameterSpace
 from mdpl.ils.photosynthesis import canopy_photosynthesis, conductance_coefficients, soil_water_stress
+from mdpl.ils.ponding import evaporation_coefficients, irrigation, open_water_cover, spill
 from mdpl.ils.protocol import SimulationResult
 from mdpl.ils.radiation import snow_cover, snow_free_albedo, snow_masking, vegetation_cover
+from mdpl.ils.site_water import site_water
 from mdpl.ils.soil_texture import cosby_hydraulics, site_texture
 from mdpl.ils.soil_thermal import ground_conductance, layer_properties, snowmelt, step_temperature
 from mdpl.ils.turbulence import aerodynamic_conductance, neutral_transfer, richardson_coefficient
@@ -57,6 +61,8 @@ class ColumnState(NamedTuple):
     swe: torch.Tensor  # snow water equivalent, kg m-2
     theta: torch.Tensor  # volumetric soil water per layer, m3 m-3
     tsoil: torch.Tensor  # soil temperature per layer, K
+    pond: torch.Tensor  # standing water on the ground, kg m-2
+    aquifer: torch.Tensor  # aquifer water counted from a full aquifer (<= 0), kg m-2
 
 
 class StepTerms(NamedTuple):
@@ -83,6 +89,7 @@ class StepTerms(NamedTuple):
     k1: torch.Tensor  # Ball-Berry conductance per unit net assimilation, m s-1 per umol m-2 s-1
     k0: torch.Tensor  # minimum canopy conductance, m s-1
     rib_coef: torch.Tensor  # 1 / (Tair U^2), s2 m-2 K-1
+    flooded: torch.Tensor  # 1 in a paddy's flooded months (irrigated), else 0
 
 
 class RawOutputs(NamedTuple):
@@ -106,12 +113,19 @@ class RawOutputs(NamedTuple):
     CanopInt: torch.Tensor
     SoilWaterStress: torch.Tensor
     energy_residual: torch.Tensor
+    EWater: torch.Tensor
+    irrig_mm: torch.Tensor
+    recharge_mm: torch.Tensor
+    SurfStor: torch.Tensor
+    GWStor: torch.Tensor
+    WaterTableD: torch.Tensor
 
 
 #: every scalar output of a run, in order
 STEP_OUTPUTS = ("Qle", "Qh", "Rnet", "Qg", "NEE", "GPP", "Reco", "Evap", "TVeg", "ESoil", "ECanop", "SubSnow",
                 "Qs", "Qsb", "Qsm", "Rainf", "Snowf", "Tsurf", "SWE", "CanopInt", "RootMoist", "SoilWaterStress",
-                "energy_residual", "energy_closure")
+                "energy_residual", "energy_closure", "EWater", "Qirrig", "Qrec", "SurfStor", "GWStor",
+                "WaterTableD")
 N_LAYERS = len(C.SOIL_DZ_M)
 _RSOIL_SLOPE = 4.255  # SiB2: r_soil = exp(8.206 - 4.255 W)
 #: ``lsm.compile: auto`` compiles the step for runs of at least this many time steps (spin-up included):
@@ -237,7 +251,8 @@ class EmbeddedLSM:
         ``params``: physical units, shape (n,), (n_sets, n) or (n_sites, n_sets, n); None uses
         each site's IGBP defaults. Batch index = site * n_sets + set. ``initial_theta``:
         volumetric soil water (m3 m-3) to start from instead of field capacity: a number,
-        (layer,) or (batch, layer); spin-up, when on, starts from it too.
+        (layer,) or (batch, layer); spin-up, when on, starts from it too, and the water table starts in
+        equilibrium with its bottom layer unless the site rule gives the water table's depth.
         """
         f = self.forcing(forcing)
         p, n_sets = self._batch_params(params, f)
@@ -249,7 +264,8 @@ class EmbeddedLSM:
             if th.min() < C.THETA_RES or th.max() > sat:
                 raise ModelError(f"initial_theta must lie in [{C.THETA_RES}, {sat:.3f}] m3 m-3 (the porosity "
                                  "of the most porous soil in the run is the upper bound)")
-            state = state._replace(theta=torch.broadcast_to(th, state.theta.shape).clone())
+            theta0 = torch.broadcast_to(th, state.theta.shape).clone()
+            state = state._replace(theta=theta0, aquifer=self._initial_aquifer(static, theta0))
         info: dict = {"spinup_cycles": 0,
                       "soil_theta_sat": [float(v) for v in static["theta_sat"][:, 0]],
                       "soil_theta_fc": [float(v) for v in static["theta_fc"][:, 0]]}
@@ -260,6 +276,8 @@ class EmbeddedLSM:
             state, info = self._spin_up(f, static, n_sets, state)
         state = ColumnState(*(s.detach() for s in state))
         storage0 = self._storage_mm(state)
+        stores0 = {"soil": layer_water_mm(state.theta).sum(-1), "pond": state.pond, "aquifer": state.aquifer,
+                   "snow": state.swe, "canopy": state.wc}
         chunks = day_chunks(f.time)
         use_ckpt = self.config.checkpoint_days and torch.is_grad_enabled() and p.requires_grad
         scalars, layered = [], []
@@ -285,6 +303,7 @@ class EmbeddedLSM:
         info["max_abs_energy_residual_w_m2"] = float(fluxes["energy_residual"].detach().abs().max())
         return SimulationResult(fluxes=fluxes, time=time, sites=list(f.sites), n_sets=n_sets,
                                 time_step_s=f.time_step_s, is_daily=daily, initial_storage_mm=storage0,
+                                initial_stores_mm=stores0,
                                 diagnostics=info, layer_thickness_m=C.SOIL_DZ_M)
 
     def _spin_up(self, f: ForcingTensors, static: dict, n_sets: int, state):
@@ -330,9 +349,10 @@ class EmbeddedLSM:
         grid = SoilGrid(device=p.device, dtype=p.dtype, hydraulics=soil)
         ramp = col["stress_onset"] * (soil.theta_fc - soil.theta_wilt)[:, 0]  # theta_crit - theta_wilt (m3 m-3)
         root_frac = root_fractions(col["root_depth_m"])
-        return dict(
+        water = self._site_water(f, n_sets, p)
+        return dict(**water,
             col=col, hc=hc, ch_n=ch_n, g_zd=C.GRAVITY * zd, dt=float(f.time_step_s), grid=grid,
-            theta_sat=soil.theta_sat, theta_fc=soil.theta_fc, theta_wilt=soil.theta_wilt, ksat_m_s=soil.ksat_m_s,
+            theta_sat=soil.theta_sat, theta_fc=soil.theta_fc, psi_sat_m=soil.psi_sat_m, b=soil.b, theta_wilt=soil.theta_wilt, ksat_m_s=soil.ksat_m_s,
             theta_crit=soil.theta_wilt + ramp.unsqueeze(-1),
             rsoil_slope=_RSOIL_SLOPE / soil.theta_sat[:, 0],
             inv_fc_span=1.0 / (soil.theta_fc[:, 0] - C.THETA_RES),
@@ -349,6 +369,22 @@ class EmbeddedLSM:
                 for i, (site, igbp) in enumerate(zip(f.sites, f.igbp))]
         t = torch.as_tensor(vals, device=self.device, dtype=self.dtype)
         return self._expand(t[:, 0], n_sets), self._expand(t[:, 1], n_sets)
+
+    def _site_water(self, f: ForcingTensors, n_sets: int, p: torch.Tensor) -> dict:
+        """Per-column pond spill depth, baseflow ceiling, flooded months (batch, 12) and saturated start,
+        by the rule of :mod:`mdpl.ils.site_water`."""
+        rules = [site_water(site, igbp, f.attrs[i] if f.attrs else {})
+                 for i, (site, igbp) in enumerate(zip(f.sites, f.igbp))]
+        kw = dict(device=p.device, dtype=p.dtype)
+        months = torch.tensor([[float(m in r.flood_months) for m in range(1, 13)] for r in rules], **kw)
+        return dict(
+            spill_mm=self._expand(torch.tensor([r.spill_kg_m2 for r in rules], **kw), n_sets),
+            baseflow_max=self._expand(torch.tensor([r.baseflow_max_kg_m2_s for r in rules], **kw), n_sets),
+            flood_months=self._expand(months, n_sets),
+            # initial water-table depth (m); NaN: in equilibrium with field capacity
+            zwt_start=self._expand(torch.tensor([math.nan if r.initial_water_table_m is None
+                                                 else r.initial_water_table_m for r in rules], **kw), n_sets),
+        )
 
     def _c4_fractions(self, f: ForcingTensors) -> torch.Tensor:
         """C4 fraction of each site's canopy (site,), by the rule of :mod:`mdpl.ils.c4`."""
@@ -370,17 +406,35 @@ class EmbeddedLSM:
         return ramp * (grid.dz_mm / root_frac).amin(-1)
 
     def _initial_state(self, f: ForcingTensors, n_sets: int, static: dict):
-        """Ts = first Tair, empty canopy and snow, soil at field capacity and mean air temperature."""
+        """Ts = first Tair, empty canopy, snow and pond, soil at field capacity and mean air temperature, the
+        water table in equilibrium with it (:meth:`_initial_aquifer`) unless the site rule gives its depth
+        (:mod:`mdpl.ils.site_water`; wetlands and paddies: at the surface): then the aquifer is full up to
+        it and the layers wholly below it are saturated."""
         ta = self._expand(f.data["Tair"], n_sets)
         ts = ta[:, 0].clone()
         zeros = torch.zeros_like(ts)
-        theta = static["theta_fc"].detach().expand(-1, N_LAYERS).clone()
+        theta_fc, theta_sat = static["theta_fc"].detach(), static["theta_sat"].detach()
+        given = static["zwt_start"].unsqueeze(-1)
+        below = layer_tops_m(theta_fc) >= given  # layers wholly below a given water table (NaN: none)
+        theta = torch.where(below, theta_sat, theta_fc).expand(-1, N_LAYERS).clone()
+        aquifer = self._initial_aquifer(static, theta)
         tsoil = ta[:, : first_year_steps(f)].mean(1, keepdim=True).expand(-1, N_LAYERS).clone()
-        return ColumnState(ts=ts, wc=zeros, swe=zeros.clone(), theta=theta, tsoil=tsoil)
+        return ColumnState(ts=ts, wc=zeros, swe=zeros.clone(), theta=theta, tsoil=tsoil, pond=zeros.clone(),
+                           aquifer=aquifer)
+
+    @staticmethod
+    def _initial_aquifer(static: dict, theta: torch.Tensor) -> torch.Tensor:
+        """Aquifer storage (batch,) of the site rule's water table, else in equilibrium with ``theta``'s
+        bottom layer (:func:`mdpl.ils.groundwater.equilibrium_water_table_m`: no flux at the start)."""
+        given = static["zwt_start"]
+        eq = equilibrium_water_table_m(theta[:, -1:].detach(), static["theta_sat"].detach(),
+                                       static["psi_sat_m"].detach(), static["b"].detach())
+        return aquifer_for_water_table(torch.where(torch.isnan(given), eq, given))
 
     @staticmethod
     def _storage_mm(state) -> torch.Tensor:
-        return state.wc + state.swe + layer_water_mm(state.theta).sum(-1)
+        """Column water (kg m-2): canopy, snow, soil, pond and aquifer (counted from a full aquifer)."""
+        return state.wc + state.swe + layer_water_mm(state.theta).sum(-1) + state.pond + state.aquifer
 
     def _chunk_inputs(self, f: ForcingTensors, static: dict, n_sets: int, a: int, b: int) -> torch.Tensor:
         """State-independent terms (:class:`StepTerms`) of steps a..b, stacked as (step, term, batch)."""
@@ -411,6 +465,8 @@ class EmbeddedLSM:
         e["wmax"] = col["interception_mm"] * e["lai"] + 1e-3
         e["inv_wmax"] = 1.0 / e["wmax"]
         e["rib_coef"] = richardson_coefficient(e["ta"], e["u"])
+        month = torch.as_tensor(np.asarray(f.time[a:b].month) - 1, device=self.device)
+        e["flooded"] = static["flood_months"].index_select(1, month)
         return torch.stack([e[k] for k in StepTerms._fields], 0).permute(2, 0, 1).contiguous()
 
     def _derived(self, x: torch.Tensor, raw: torch.Tensor, layered: torch.Tensor, s: dict) -> torch.Tensor:
@@ -421,8 +477,9 @@ class EmbeddedLSM:
         theta = layered[:, 0]
         out = dict(r)
         out["NEE"] = r["Reco"] - r["GPP"]
-        out["Evap"] = r["TVeg"] + r["ESoil"] + r["ECanop"] + r["SubSnow"]
+        out["Evap"] = r["TVeg"] + r["ESoil"] + r["ECanop"] + r["SubSnow"] + r["EWater"]
         out["Qs"], out["Qsb"], out["Qsm"] = r["runoff_mm"] * inv_dt, r["drain_mm"] * inv_dt, r["melt_mm"] * inv_dt
+        out["Qirrig"], out["Qrec"] = r["irrig_mm"] * inv_dt, r["recharge_mm"] * inv_dt
         out["Rainf"] = (t["rain_int"] + t["rain_thr"]) * inv_dt
         out["Snowf"] = t["snow_in"] * inv_dt
         out["RootMoist"] = (theta * s["root_zone_mm"]).sum(-1)
@@ -510,14 +567,18 @@ class EmbeddedLSM:
         ra = 1.0 / ga
         heat_cap, cond = layer_properties(theta, grid.dz_m, grid.theta_sat)
         rho_g_wet = t.rho_veg * ga
+        # the pond evaporates at the potential rate from the bare ground it covers; the soil from the rest
+        rho_open = t.rho_bare * (1.0 - fsnow)
+        pond_rate, pond_k_dt, rho_g_pond = evaporation_coefficients(state.pond, rho_open * ga, dt)
         terms = SurfaceTerms(
             rad_in=t.rad_free - fsnow * t.snow_sw, tair=t.ta, qair=t.qa, cq=t.cq, g_heat=t.rho_cp * ga,
             g_ground=ground_conductance(cond[:, 0], swe1), t_soil1=tsoil[:, 0],
-            rho_g_soil=t.rho_bare * (1.0 - fsnow) * eff_soil / (ra + rsoil),
+            rho_g_soil=rho_open * (1.0 - open_water_cover(state.pond)) * eff_soil / (ra + rsoil),
             rho_g_snow=t.rho_bare * fsnow * ga,
             rho_g_transp=t.rho_veg * (1.0 - wc1 * t.inv_wmax) / (ra + 1.0 / gc),
             rho_g_wet=rho_g_wet, wc_rate=wc1 * (1.0 / dt), wet_k_dt=rho_g_wet * t.inv_wmax * dt,
             tr_supply=beta * s["transp_cap_mm"] * (1.0 / dt),
+            pond_rate=pond_rate, pond_k_dt=pond_k_dt, rho_g_pond=rho_g_pond,
         )
         sol = solve_surface(terms, state.ts, self.config.newton_iterations)
         # stores after evaporation
@@ -531,16 +592,27 @@ class EmbeddedLSM:
         rb_sum = rb.sum(-1)
         share = torch.where(rb_sum > 0, rb_sum, torch.ones_like(rb_sum))
         extraction = (sol.e_tr * dt / share).unsqueeze(-1) * rb + (sol.e_soil * dt).unsqueeze(-1) * grid.top
-        theta_new, runoff, drainage = soil_step(theta, extraction, t.rain_thr + drip0 + drip1 + melt, grid, dt,
-                                               s["ksat_m_s"])
+        # the pond (after evaporation) and any irrigation offer themselves to the soil with the rain;
+        # what the soil cannot take fills the pond to its spill depth and runs off beyond it
+        pond1 = state.pond - sol.e_pond * dt
+        irr = irrigation(pond1, t.flooded)
+        theta_new, excess, _ = soil_step(theta, extraction, t.rain_thr + drip0 + drip1 + melt + pond1 + irr,
+                                         grid, dt, s["ksat_m_s"], free_drainage=False)
+        pond_new, runoff = spill(excess, s["spill_mm"])
+        # the bottom layer exchanges with the aquifer (recharge or capillary rise); baseflow drains it
+        theta_new, aquifer_new, recharge, drainage, zwt = groundwater_step(
+            theta_new, state.aquifer, grid.dz_mm, s["theta_fc"], s["theta_sat"], s["psi_sat_m"], s["b"],
+            s["ksat_m_s"], s["baseflow_max"], dt)
         reco = ecosystem_respiration(col["resp_base"], s["log_q10"], tsoil[:, 0], beta)
         swe_new = swe2 - melt
         raw = RawOutputs(
             Qle=sol.qle, Qh=sol.qh, Rnet=sol.rnet, Qg=sol.qg, GPP=beta * t.gross, Reco=reco, TVeg=sol.e_tr,
             ESoil=sol.e_soil, ECanop=sol.e_wet, SubSnow=sol.e_snow, runoff_mm=runoff, drain_mm=drainage,
             melt_mm=melt, Tsurf=sol.ts, SWE=swe_new, CanopInt=wc_new, SoilWaterStress=beta,
-            energy_residual=sol.residual,
+            energy_residual=sol.residual, EWater=sol.e_pond, irrig_mm=irr, recharge_mm=recharge, SurfStor=pond_new,
+            GWStor=aquifer_new, WaterTableD=zwt,
         )
         out_l = torch.stack([theta_new, tsoil], 0)
-        new = ColumnState(ts=sol.ts, wc=wc_new, swe=swe_new, theta=theta_new, tsoil=tsoil)
+        new = ColumnState(ts=sol.ts, wc=wc_new, swe=swe_new, theta=theta_new, tsoil=tsoil, pond=pond_new,
+                          aquifer=aquifer_new)
         return new, torch.stack(raw, 0), out_l

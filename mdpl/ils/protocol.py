@@ -21,13 +21,13 @@ OUTPUTS: dict[str, tuple[str, str]] = {
     "NEE": ("umol m-2 s-1", "net ecosystem exchange (positive = source)"),
     "GPP": ("umol m-2 s-1", "gross primary production"),
     "Reco": ("umol m-2 s-1", "ecosystem respiration"),
-    "Evap": ("kg m-2 s-1", "total evapotranspiration"),
+    "Evap": ("kg m-2 s-1", "total evapotranspiration (TVeg + ESoil + ECanop + SubSnow + EWater)"),
     "TVeg": ("kg m-2 s-1", "transpiration"),
     "ESoil": ("kg m-2 s-1", "bare soil evaporation"),
     "ECanop": ("kg m-2 s-1", "interception evaporation"),
     "SubSnow": ("kg m-2 s-1", "snow sublimation"),
     "Qs": ("kg m-2 s-1", "surface runoff"),
-    "Qsb": ("kg m-2 s-1", "subsurface runoff (drainage from the column bottom)"),
+    "Qsb": ("kg m-2 s-1", "subsurface runoff: baseflow out of the aquifer below the soil column"),
     "Qsm": ("kg m-2 s-1", "snowmelt"),
     "Rainf": ("kg m-2 s-1", "rainfall (forcing, for water budgets)"),
     "Snowf": ("kg m-2 s-1", "snowfall (forcing, for water budgets)"),
@@ -38,6 +38,12 @@ OUTPUTS: dict[str, tuple[str, str]] = {
     "SoilWaterStress": ("1", "root-zone soil-water stress factor beta (1 = unstressed)"),
     "energy_residual": ("W m-2", "surface imbalance Rnet - Qh - Qle - Qg left by the Newton iterations"),
     "energy_closure": ("W m-2", "Rnet - Qg - Qh - Qle (the surface stores no heat, so this is energy_residual)"),
+    "EWater": ("kg m-2 s-1", "open-water evaporation from the pond (standing water)"),
+    "Qirrig": ("kg m-2 s-1", "irrigation of a flooded paddy (a documented site option, not forcing)"),
+    "Qrec": ("kg m-2 s-1", "recharge from the bottom soil layer to the aquifer (negative: capillary rise)"),
+    "SurfStor": ("kg m-2", "standing water on the ground (pond), end of step"),
+    "GWStor": ("kg m-2", "aquifer water counted from a full aquifer (<= 0), end of step"),
+    "WaterTableD": ("m", "water-table depth below the surface, end of step"),
     "SoilMoist": ("kg m-2", "soil water per layer, end of step"),
     "SoilTemp": ("K", "soil temperature per layer, end of step"),
 }
@@ -50,7 +56,8 @@ class SimulationResult:
 
     ``fluxes[name]`` is ``(batch, time)`` or ``(batch, time, layer)`` for :data:`LAYERED`;
     ``time`` labels step starts (or days when ``is_daily``). ``initial_storage_mm`` is the
-    column water (canopy + snow + soil, kg m-2) at the start of the run, for water budgets.
+    column water (canopy + snow + soil + pond + aquifer counted from full, kg m-2) at the start of
+    the run, for water budgets.
     """
 
     fluxes: dict[str, torch.Tensor]
@@ -60,6 +67,8 @@ class SimulationResult:
     time_step_s: float
     is_daily: bool = False
     initial_storage_mm: torch.Tensor | None = None
+    #: the same per store (``soil``, ``pond``, ``aquifer``, ``snow``, ``canopy``), (batch,) each
+    initial_stores_mm: dict[str, torch.Tensor] = field(default_factory=dict)
     diagnostics: dict = field(default_factory=dict)
     layer_thickness_m: tuple[float, ...] = ()
 
@@ -92,17 +101,20 @@ class SimulationResult:
         return replace(self, fluxes=out, time=pd.DatetimeIndex(uniq), is_daily=True)
 
     def water_balance_mm(self) -> torch.Tensor:
-        """Per column: precipitation - evaporation - runoff - drainage - storage change (kg m-2).
+        """Per column: precipitation + irrigation - evaporation - runoff - drainage - storage change (kg m-2).
 
-        Needs a step-resolution result; accumulates in float64.
+        Storage: soil, snow, canopy, pond and aquifer. Needs a step-resolution result; accumulates in float64.
         """
         if self.is_daily:
             raise ValueError("water_balance_mm needs step-resolution output (daily=False)")
         f = {k: v.double() for k, v in self.fluxes.items()}
         dt = self.time_step_s
-        inflow = (f["Rainf"] + f["Snowf"]).sum(1) * dt
+        inflow = (f["Rainf"] + f["Snowf"] + f.get("Qirrig", 0.0)).sum(1) * dt
         outflow = (f["Evap"] + f["Qs"] + f["Qsb"]).sum(1) * dt
         end = f["SWE"][:, -1] + f["CanopInt"][:, -1] + f["SoilMoist"][:, -1, :].sum(-1)
+        for store in ("SurfStor", "GWStor"):  # absent from models without them (e.g. an external model)
+            if store in f:
+                end = end + f[store][:, -1]
         return inflow - outflow - (end - self.initial_storage_mm.double())
 
     def to_dataset(self) -> xr.Dataset:
