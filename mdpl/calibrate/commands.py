@@ -37,6 +37,8 @@ def register(subparsers) -> None:
                    help="the paper's 20-site design as a twin (mdpl.twin_design): five towers per PFT group, true "
                         "parameters from a known rule of the climate; study, leave-one-site-out transfer, recovery")
     p.add_argument("--per-group", type=int, default=5, help="--design: towers per PFT group, 1-5 (default 5: 20 sites)")
+    p.add_argument("--transfer-epochs", type=int, default=None,
+                   help="--design: epochs of each leave-one-site-out generator (default: the study's)")
     p.set_defaults(func=_run)
 
 
@@ -66,6 +68,8 @@ def _run(args: argparse.Namespace) -> int:
         _check_twin_options(args)
     if args.design and not 1 <= args.per_group <= 5:
         raise ConfigError(f"--per-group: must lie in 1..5 (the design has five towers per PFT group), got {args.per_group}")
+    if args.design and args.transfer_epochs is not None and args.transfer_epochs < 1:
+        raise ConfigError(f"--transfer-epochs: must be >= 1, got {args.transfer_epochs}")
     from mdpl.config import default_data_dir
     from mdpl.io import check_output_dir
 
@@ -127,7 +131,7 @@ def _run_design(args, cfg, progress: bool) -> int:
     from mdpl.twin_design import design_experiment
 
     res = design_experiment(cfg, args.out, per_group=args.per_group, years=args.twin_years, time_step_s=args.twin_step,
-                            progress=progress)
+                            transfer_epochs=args.transfer_epochs, progress=progress)
     fmt = lambda v: f"{v:.3g}"  # noqa: E731
     print(f"{res.summary['sites']} design towers; rule recovery (unit-cube deviations from the PFT defaults, "
           "sites where the screen let the parameter move):")
