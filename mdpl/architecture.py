@@ -188,11 +188,13 @@ design you read here is the design that runs.
 Data flows one way: from the flux-tower files (`mdpl.data`) through the land
 model (`mdpl.ils`), its perturbed parameter ensemble (`mdpl.ensemble`), the
 networks (`mdpl.models`), the scores (`mdpl.evaluate`) and the training loops
-(`mdpl.calibrate`) up to the orchestrators that run a whole study
-(`mdpl.study`, `mdpl.twin`, `mdpl.transfer`), the book's page helpers and the
-command line. A unit imports only from units in lower layers; function-level
-imports count too. The command line (`cli`) is `mdpl/cli.py` plus the
-`commands` module each subsystem keeps beside its code.
+(`mdpl.calibrate`), the study's cached stages (`mdpl.stages`, each reused
+while the fingerprints of `mdpl.cache` match) up to the orchestrators that
+run a whole study (`mdpl.study`, `mdpl.twin`, `mdpl.transfer`), the book's
+page helpers and the command line. A unit imports only from units in lower
+layers; function-level imports count too. The command line (`cli`) is
+`mdpl/cli.py` plus the `commands` module each subsystem keeps beside its
+code.
 """
 
 

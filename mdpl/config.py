@@ -374,3 +374,19 @@ def save_config(cfg: Config, path: str | os.PathLike) -> Path:
     from mdpl.io import atomic_write_text
 
     return atomic_write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+
+
+def ensemble_members(cfg: Config) -> int:
+    """Ensemble members per site in the configured mode (``n_members_full`` in full mode)."""
+    e = cfg.ensemble
+    return int(getattr(e, "n_members_full", e.n_members) if cfg.mode == "full" else e.n_members)
+
+
+def surrogate_config(cfg: Config) -> SurrogateConfig:
+    """A copy of the surrogate section with the mode's epochs applied (``epochs_full`` in full mode)."""
+    import copy
+
+    s = copy.deepcopy(cfg.surrogate)
+    if cfg.mode == "full" and hasattr(s, "epochs_full"):
+        s.epochs = s.epochs_full
+    return s

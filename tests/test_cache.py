@@ -190,7 +190,7 @@ def test_a_record_too_short_for_a_held_out_period_is_an_error_before_any_work(st
 def test_missing_held_out_scores_are_loud_warnings_in_study_json():
     """Item 2: a verdict with a NaN score is named in the warnings, never silently averaged to +nan %."""
     from mdpl.config import config_from_dict
-    from mdpl.study import verdict_warnings
+    from mdpl.calibrate.verdicts import verdict_warnings
 
     cfg = config_from_dict({})
     rec = dict(period="test", scale="daily", flux="Qle", site="A")
@@ -205,7 +205,7 @@ def test_missing_held_out_scores_are_loud_warnings_in_study_json():
 def test_stage_fingerprints_follow_data_content_and_code(tmp_path):
     """The data part of every fingerprint is the content (and files), and the code of the stage counts."""
     from mdpl.config import config_from_dict
-    from mdpl.study import code_fingerprint, dataset_fingerprint, stage_fingerprints
+    from mdpl.cache import code_fingerprint, dataset_fingerprint, stage_fingerprints
 
     ds = _toy_site("DK-Fou", "CRO", 1, years=0.1)
     cfg = config_from_dict({"calibration": {"sources": ["default", "mdpl", "direct"]}})

@@ -97,7 +97,7 @@ def test_calibration_result_round_trip(tmp_path):
 
 
 def test_non_finite_land_model_runs_are_reported():
-    from mdpl.study import non_finite_runs
+    from mdpl.calibrate.verdicts import non_finite_runs
 
     days = pd.date_range("2005-01-01", periods=4, freq="D")
     good = pd.DataFrame({"Qle": [1.0, 2, 3, 4]}, index=days)

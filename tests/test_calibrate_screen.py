@@ -261,7 +261,7 @@ def test_screen_needs_only_the_days_up_to_the_last_training_day():
 
 
 def test_gap_warnings_name_calibrated_fluxes_whose_surrogate_strays_from_the_model():
-    from mdpl.study import gap_warnings
+    from mdpl.calibrate.gaps import gap_warnings
 
     f = site()
     sd = float(np.std(f.obs["Qle"]))
