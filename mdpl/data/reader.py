@@ -25,6 +25,10 @@ What a file lacks is filled as the land-surface modelling community does
 (:mod:`mdpl.data.fill`) and noted in ``attrs['filled']``; fluxes a file lacks
 are listed in ``attrs['absent']``; the origin of each measured mask is in
 ``attrs['measured_from']``; data-quality doubts in ``attrs['warnings']``.
+
+This module reads the series (alignment, forcing, fluxes and their masks);
+who and where the site is comes from :mod:`mdpl.data.site_attrs`, and the
+raw values out of each file from :mod:`mdpl.data.netcdf`.
 """
 
 from __future__ import annotations
@@ -37,9 +41,12 @@ import pandas as pd
 import xarray as xr
 
 from mdpl.data import fill
-from mdpl.data.catalogue import PALS_NAMES, pft_group, site_info, site_water_facts
+from mdpl.data.catalogue import pft_group, site_info, site_water_facts
 from mdpl.data.checks import check_fluxes, check_forcing, check_humidity, check_precip, fill_gaps
+from mdpl.data.netcdf import open_netcdf, series
 from mdpl.data.schema import FLUX_VARS, FORCING_VARS, assemble
+from mdpl.data.site_attrs import (check_same_site, heights, igbp_class, site_code_from_files, site_name, site_position,
+                                  soil_texture)
 from mdpl.data.timeaxis import decode_time, estimate_utc_offset_h, step_and_starts
 from mdpl.data.units import to_canonical
 from mdpl.errors import DataError
@@ -50,71 +57,6 @@ REQUIRED_FLUXES = ("Qle", "Qh")
 REQUIRED_FORCING = ("SWdown", "LWdown", "Tair", "Wind")
 #: when a flux has no flag of its own, its mask follows this flux (GPP is partitioned from NEE; *_cor from Qle/Qh)
 QC_FALLBACK = {"GPP": "NEE", "Qle_cor": "Qle", "Qh_cor": "Qh"}
-#: IGBP class numbers (1-17) as used in the CN-Cng site file
-IGBP_NUMBERS = {1: "ENF", 2: "EBF", 3: "DNF", 4: "DBF", 5: "MF", 6: "CSH", 7: "OSH", 8: "WSA", 9: "SAV",
-                10: "GRA", 11: "WET", 12: "CRO", 13: "URB", 14: "CVM", 15: "SNO", 16: "BSV", 17: "WAT"}
-#: values this large are unwritten netCDF default fills (9.97e36), not data
-_FILL_ABS = 1e30
-
-
-# ----------------------------------------------------------------------------- opening
-def open_netcdf(path: str | Path) -> xr.Dataset:
-    """Open and fully load a netCDF file (read-only), raising :class:`DataError` naming it on failure."""
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: file not found")
-    if not p.is_file():
-        raise DataError(f"{p}: not a file")
-    with p.open("rb") as fh:
-        head = fh.read(8)
-    if not (head.startswith(b"CDF") or head.startswith(b"\x89HDF")):
-        raise DataError(f"{p}: not a netCDF file (unrecognised header {head[:4]!r})")
-    try:
-        with xr.open_dataset(p, decode_times=False, engine="netcdf4", cache=False) as ds:
-            return ds.load()
-    except DataError:
-        raise
-    except Exception as e:  # netCDF4 raises OSError/RuntimeError/IndexError on damaged files
-        raise DataError(f"{p}: unreadable or truncated netCDF file ({type(e).__name__}: {e})") from None
-
-
-def _series(ds: xr.Dataset, name: str, path: Path) -> np.ndarray:
-    """A variable as a 1-d float64 array along time (x/y/z singleton dims squeezed)."""
-    da = ds[name]
-    if "time" not in da.dims:
-        raise DataError(f"{path}: variable {name} has no time dimension")
-    extra = [d for d in da.dims if d != "time"]
-    big = [d for d in extra if da.sizes[d] != 1]
-    if big:
-        raise DataError(f"{path}: variable {name} has non-singleton dimensions {big}; one site per file expected")
-    arr = da.transpose("time", *extra).values.reshape(da.sizes["time"]).astype(np.float64)
-    arr[np.abs(arr) >= _FILL_ABS] = np.nan
-    return arr
-
-
-def _scalar(ds: xr.Dataset, *names: str) -> float | None:
-    """First finite scalar among ``names`` (variables or global attributes)."""
-    for n in names:
-        if n in ds.variables:
-            v = np.asarray(ds[n].values, dtype=float).ravel() if ds[n].dtype.kind in "fiu" else None
-            if v is not None and v.size and np.isfinite(v[0]) and abs(v[0]) < _FILL_ABS:
-                return float(v[0])
-        if n in ds.attrs:
-            try:
-                return float(ds.attrs[n])
-            except (TypeError, ValueError):
-                pass
-    return None
-
-
-def _text(ds: xr.Dataset, name: str) -> str | None:
-    """A character variable (char array or string scalar) as stripped text."""
-    if name not in ds.variables:
-        return None
-    v = np.asarray(ds[name].values).ravel()
-    parts = [x.decode("utf-8", "ignore") if isinstance(x, bytes) else str(x) for x in v]
-    text = "".join(parts).strip().strip("\x00").strip()
-    return text or None
 
 
 # ----------------------------------------------------------------------------- dialect
@@ -134,48 +76,6 @@ def measured_from_qc(qc: np.ndarray, dialect: str) -> np.ndarray:
     q = np.asarray(qc, dtype=float)
     good = 1.0 if dialect == "pals" else 0.0
     return np.isfinite(q) & (q == good)
-
-
-# ----------------------------------------------------------------------------- site attributes
-def site_code_from_files(met_path: Path, ds_list: list[xr.Dataset]) -> str:
-    """Site code from a 'site_code' attribute, a PLUMBER2 file name, or a PALS dataset name."""
-    for ds in ds_list:
-        code = ds.attrs.get("site_code")
-        if code:
-            return str(code).strip()
-    m = re.match(r"^([A-Z]{2}-[A-Za-z0-9]{3})_", met_path.name)
-    if m:
-        return m.group(1)
-    for ds in ds_list:
-        name = ds.attrs.get("PALS_dataset_name")
-        if name and str(name) in PALS_NAMES:
-            return PALS_NAMES[str(name)]
-    stem = re.sub(r"(_met|_flux|_Met|_Flux)?\.nc$", "", met_path.name)
-    base = re.sub(r"\.\d+(\.\d+)*$", "", stem)
-    return PALS_NAMES.get(base, stem)
-
-
-def _site_lai(site_ds: xr.Dataset, times: np.ndarray) -> np.ndarray | None:
-    """Monthly LAI of a PLUMBER2-style site file on the steps (linear between mid-months), or None."""
-    if "LAI_monthly" not in site_ds.variables:
-        return None
-    lai = np.asarray(site_ds["LAI_monthly"].values, dtype=float)
-    if lai.ndim == 1:
-        lai = lai[None, :]
-    if lai.shape[-1] != 12 or not np.isfinite(lai).all() or lai.min() < 0 or lai.max() > 12 or lai.max() == 0:
-        return None
-    years = (np.asarray(site_ds["LAI_year"].values, dtype=int).ravel() if "LAI_year" in site_ds.variables
-             else np.arange(lai.shape[0]))
-    clim = lai.mean(axis=0)
-    t = pd.DatetimeIndex(times)
-    y0, y1 = t.year.min() - 1, t.year.max() + 1
-    knots_t, knots_v = [], []
-    for y in range(y0, y1 + 1):
-        row = lai[list(years).index(y)] if y in years else clim
-        for mth in range(12):
-            knots_t.append(pd.Timestamp(year=y, month=mth + 1, day=15).value)
-            knots_v.append(row[mth])
-    return np.interp(t.asi8.astype(float), np.asarray(knots_t, dtype=float), np.asarray(knots_v))
 
 
 # ----------------------------------------------------------------------------- main entry
@@ -209,7 +109,7 @@ def read_site(
     notes: list[str] = []
     warnings: list[str] = []
     if flux is not None:
-        _check_same_site(met, flux, met_path, flux_path)
+        check_same_site(met, flux, met_path, flux_path)
 
     times, step, m_stamp, m_idx, f_idx = _align_times(met, flux, met_path, flux_path, stamp, notes)
     mf = _MetFile(met, met_path, m_idx)
@@ -219,12 +119,12 @@ def read_site(
         info = site_info(code)
     except DataError:
         info = None
-    lat, lon, elev = _site_position(met, flux, site_ds, info, code, met_path, attrs, warnings)
+    lat, lon, elev = site_position(met, flux, site_ds, info, code, met_path, attrs, warnings)
     _pressure_and_humidity(mf, forcing, times, elev, attrs)
     check_forcing(forcing, met_path, attrs, warnings)  # Tair/SWdown sanity before they feed other fills
     _precipitation(mf, forcing, attrs)
     forcing["CO2air"] = _co2(mf, times, attrs)
-    igbp = _igbp(met, flux, site_ds, info, attrs, met_path, code)
+    igbp = igbp_class(met, flux, site_ds, info, attrs, met_path, code)
     forcing["LAI"] = _lai(mf, site_ds, times, igbp, lat, attrs, notes)
     for name in FORCING_VARS:
         forcing[name] = fill_gaps(forcing[name], name, met_path, attrs)
@@ -235,12 +135,12 @@ def read_site(
         fluxes, masks, origin, absent = {}, {}, [], list(FLUX_VARS)
 
     attrs["site"] = info["site"] if info else code
-    attrs["site_name"] = _site_name(met, flux, info, code, attrs)
+    attrs["site_name"] = site_name(met, flux, info, code, attrs)
     attrs["igbp"] = igbp
     attrs["pft_group"] = pft_group(igbp)
     attrs["latitude"], attrs["longitude"], attrs["elevation_m"] = float(lat), float(lon), float(elev)
-    attrs["reference_height_m"], attrs["canopy_height_m"] = _heights(met, flux, site_ds, igbp, attrs)
-    attrs.update(_soil_texture(site_ds))
+    attrs["reference_height_m"], attrs["canopy_height_m"] = heights(met, flux, site_ds, igbp, attrs)
+    attrs.update(soil_texture(site_ds))
     for k, v in site_water_facts(attrs["site"]).items():  # documented wetland / paddy facts
         attrs.setdefault(k, v)
     attrs["time_step_s"] = int(step)
@@ -268,7 +168,7 @@ class _MetFile:
 
     def raw(self, var: str) -> np.ndarray:
         """Values of ``var`` on the aligned steps, in the file's units."""
-        return _series(self.ds, var, self.path)[self.idx]
+        return series(self.ds, var, self.path)[self.idx]
 
     def present(self, name: str) -> str | None:
         """The file's name for ``name`` (an alias such as PSurf) when it is a time series there, else None."""
@@ -281,15 +181,6 @@ class _MetFile:
         """``name`` (or the file variable ``var``) on the aligned steps, converted to ``canonical`` units."""
         v = var or self.present(name)
         return to_canonical(self.raw(v), self.ds[v].attrs.get("units"), canonical, var=v, path=self.path)
-
-
-def _check_same_site(met: xr.Dataset, flux: xr.Dataset, met_path: Path, flux_path: Path) -> None:
-    """A Flux file whose site code (or PALS dataset name) differs from the Met file's is an error."""
-    codes = {str(d.attrs["site_code"]).strip() for d in (met, flux) if d.attrs.get("site_code")}
-    pals = {str(d.attrs["PALS_dataset_name"]) for d in (met, flux) if d.attrs.get("PALS_dataset_name")}
-    if len(codes) > 1 or len(pals) > 1:
-        raise DataError(f"{flux_path}: Flux file belongs to another site than {met_path.name} "
-                        f"({', '.join(sorted(codes | pals))})")
 
 
 def _align_times(met, flux, met_path: Path, flux_path: Path | None, stamp: str, notes: list):
@@ -317,50 +208,19 @@ def _align_times(met, flux, met_path: Path, flux_path: Path | None, stamp: str, 
     return times, step, m_stamp, m_idx, f_idx
 
 
+# ----------------------------------------------------------------------------- forcing
 def _required_forcing(mf: _MetFile, attrs: dict) -> dict[str, np.ndarray]:
     """SWdown, LWdown, Tair and Wind (2 m wind when that is all there is), canonical units."""
     forcing: dict[str, np.ndarray] = {}
     for name in REQUIRED_FORCING:
         if mf.present(name) is None:
-            if name == "Wind" and "Wind2" in mf.ds.variables and np.nanmax(np.abs(_series(mf.ds, "Wind2", mf.path))) > 0:
+            if name == "Wind" and "Wind2" in mf.ds.variables and np.nanmax(np.abs(series(mf.ds, "Wind2", mf.path))) > 0:
                 forcing["Wind"] = mf.get("Wind", "m s-1", "Wind2")
                 fill.add_filled(attrs, "Wind", "Wind2 (2 m wind) as given")
                 continue
             raise DataError(f"{mf.path}: required variable {name} is missing")
         forcing[name] = mf.get(name, FORCING_VARS[name])
     return forcing
-
-
-def _site_position(met, flux, site_ds, info, code: str, met_path: Path, attrs: dict, warnings: list):
-    """(latitude, longitude, elevation_m) from the files, the catalogue standing in (and winning on disagreement)."""
-    lat = _scalar(met, "latitude") or (_scalar(flux, "latitude") if flux is not None else None)
-    lon = _scalar(met, "longitude") or (_scalar(flux, "longitude") if flux is not None else None)
-    elev = None
-    for d in (met, flux, site_ds):
-        if d is not None and elev is None:
-            elev = _scalar(d, "elevation")
-    if lat is None and site_ds is not None:
-        lat, lon = _scalar(site_ds, "latitude"), _scalar(site_ds, "longitude")
-    if lat is None or lon is None:
-        if info is None:
-            raise DataError(f"{met_path}: no latitude/longitude in the file and site {code!r} is not in the catalogue")
-        lat, lon = info["latitude"], info["longitude"]
-        fill.add_filled(attrs, "latitude", "catalogue")
-        fill.add_filled(attrs, "longitude", "catalogue")
-    if info is not None and (abs(lat - info["latitude"]) > 0.1 or abs(lon - info["longitude"]) > 0.1):
-        warnings.append(f"file position ({lat:.3f}, {lon:.3f}) disagrees with the catalogue "
-                        f"({info['latitude']:.3f}, {info['longitude']:.3f}), catalogue used")
-        lat, lon = info["latitude"], info["longitude"]
-        fill.add_filled(attrs, "latitude", "catalogue (file value disagreed)")
-        fill.add_filled(attrs, "longitude", "catalogue (file value disagreed)")
-    if elev is None:
-        if info is not None:
-            elev = info["elevation_m"]
-            fill.add_filled(attrs, "elevation_m", "catalogue")
-        else:
-            elev = 0.0
-            fill.add_filled(attrs, "elevation_m", "unknown, 0 m assumed")
-    return lat, lon, elev
 
 
 def _pressure_and_humidity(mf: _MetFile, forcing: dict, times: np.ndarray, elev: float, attrs: dict) -> None:
@@ -422,6 +282,29 @@ def _co2(mf: _MetFile, times: np.ndarray, attrs: dict) -> np.ndarray:
     return co2
 
 
+def _site_lai(site_ds: xr.Dataset, times: np.ndarray) -> np.ndarray | None:
+    """Monthly LAI of a PLUMBER2-style site file on the steps (linear between mid-months), or None."""
+    if "LAI_monthly" not in site_ds.variables:
+        return None
+    lai = np.asarray(site_ds["LAI_monthly"].values, dtype=float)
+    if lai.ndim == 1:
+        lai = lai[None, :]
+    if lai.shape[-1] != 12 or not np.isfinite(lai).all() or lai.min() < 0 or lai.max() > 12 or lai.max() == 0:
+        return None
+    years = (np.asarray(site_ds["LAI_year"].values, dtype=int).ravel() if "LAI_year" in site_ds.variables
+             else np.arange(lai.shape[0]))
+    clim = lai.mean(axis=0)
+    t = pd.DatetimeIndex(times)
+    y0, y1 = t.year.min() - 1, t.year.max() + 1
+    knots_t, knots_v = [], []
+    for y in range(y0, y1 + 1):
+        row = lai[list(years).index(y)] if y in years else clim
+        for mth in range(12):
+            knots_t.append(pd.Timestamp(year=y, month=mth + 1, day=15).value)
+            knots_v.append(row[mth])
+    return np.interp(t.asi8.astype(float), np.asarray(knots_t, dtype=float), np.asarray(knots_v))
+
+
 def _lai(mf: _MetFile, site_ds, times: np.ndarray, igbp: str, lat: float, attrs: dict, notes: list) -> np.ndarray:
     """LAI (m2 m-2): the Met file's (gaps interpolated), else the site file's monthly LAI, else a PFT climatology."""
     if mf.present("LAI") and np.isfinite(mf.raw("LAI")).any():
@@ -438,6 +321,7 @@ def _lai(mf: _MetFile, site_ds, times: np.ndarray, igbp: str, lat: float, attrs:
     return fill.lai_climatology(times, igbp, lat)
 
 
+# ----------------------------------------------------------------------------- fluxes
 def _read_fluxes(flux: xr.Dataset, fp: Path, f_idx: np.ndarray, warnings: list):
     """Fluxes in canonical units with their measured masks: (fluxes, masks, where each mask came from, absent names)."""
     fluxes: dict[str, np.ndarray] = {}
@@ -450,7 +334,7 @@ def _read_fluxes(flux: xr.Dataset, fp: Path, f_idx: np.ndarray, warnings: list):
         if name not in flux.variables:
             absent.append(name)
             continue
-        vals = to_canonical(_series(flux, name, fp)[f_idx], flux[name].attrs.get("units"), FLUX_VARS[name],
+        vals = to_canonical(series(flux, name, fp)[f_idx], flux[name].attrs.get("units"), FLUX_VARS[name],
                             var=name, path=fp)
         if not np.isfinite(vals).any():
             if name in REQUIRED_FLUXES:
@@ -460,7 +344,7 @@ def _read_fluxes(flux: xr.Dataset, fp: Path, f_idx: np.ndarray, warnings: list):
             continue
         fluxes[name] = vals
         if f"{name}_qc" in flux.variables:
-            masks[name] = measured_from_qc(_series(flux, f"{name}_qc", fp)[f_idx], fdialect) & np.isfinite(vals)
+            masks[name] = measured_from_qc(series(flux, f"{name}_qc", fp)[f_idx], fdialect) & np.isfinite(vals)
             origin.append(f"{name}={name}_qc=={good}")
         elif QC_FALLBACK.get(name) in masks:
             ref = QC_FALLBACK[name]
@@ -474,79 +358,6 @@ def _read_fluxes(flux: xr.Dataset, fp: Path, f_idx: np.ndarray, warnings: list):
             raise DataError(f"{fp}: required flux {name} is missing")
     check_fluxes(fluxes, fp)
     return fluxes, masks, origin, absent
-
-
-def _site_name(met, flux, info, code: str, attrs: dict) -> str:
-    """The files' site name, else the catalogue's, else the code."""
-    for d in (flux, met):
-        if d is not None and d.attrs.get("site_name"):
-            return str(d.attrs["site_name"])
-    if info:
-        fill.add_filled(attrs, "site_name", "catalogue")
-        return str(info["site_name"])
-    return str(code)
-
-
-def _heights(met, flux, site_ds, igbp: str, attrs: dict) -> tuple[float, float]:
-    """(reference height, canopy height) in m from the files, IGBP defaults standing in."""
-    ref_h = _first_scalar([met, flux, site_ds], "reference_height", "reference_height_v")
-    can_h = _first_scalar([met, flux, site_ds], "canopy_height")
-    d_can, d_ref = fill.default_heights_m(igbp)
-    if can_h is None:
-        can_h = d_can
-        fill.add_filled(attrs, "canopy_height_m", f"IGBP default ({igbp})")
-    if ref_h is None:
-        ref_h = max(d_ref, can_h + 2.0)
-        fill.add_filled(attrs, "reference_height_m", f"IGBP default ({igbp})")
-    return float(ref_h), float(can_h)
-
-
-#: site-file variables holding sand and clay mass fractions (PLUMBER2 ``_site.nc``: per soil layer)
-_TEXTURE_VARS = {"soil_sand_fraction": ("soil_wf_sand", "sand_fraction", "sand"),
-                 "soil_clay_fraction": ("soil_wf_clay", "clay_fraction", "clay")}
-
-
-def _soil_texture(site_ds) -> dict[str, float]:
-    """Sand/clay mass fractions (mean over the file's soil layers; percentages scaled) where the site file has them."""
-    out: dict[str, float] = {}
-    if site_ds is None:
-        return out
-    for attr, names in _TEXTURE_VARS.items():
-        for name in names:
-            if name in site_ds.variables:
-                v = np.asarray(site_ds[name].values, dtype=float).ravel()
-                v = v[np.isfinite(v) & (v >= 0)]
-                if v.size:
-                    m = float(v.mean())
-                    out[attr] = m / 100.0 if m > 1.0 else m
-                break
-    return out
-
-
-def _first_scalar(dss: list, *names: str) -> float | None:
-    for d in dss:
-        if d is not None:
-            v = _scalar(d, *names)
-            if v is not None and v > 0:
-                return v
-    return None
-
-
-def _igbp(met, flux, site_ds, info, attrs, path, code) -> str:
-    for d in (met, flux):
-        if d is not None:
-            t = _text(d, "IGBP_veg_short")
-            if t:
-                return t.upper()
-    if site_ds is not None and "IGBP_classification" in site_ds.variables:
-        num = int(np.asarray(site_ds["IGBP_classification"].values).ravel()[0])
-        if num in IGBP_NUMBERS:
-            fill.add_filled(attrs, "igbp", "site file IGBP_classification")
-            return IGBP_NUMBERS[num]
-    if info is not None:
-        fill.add_filled(attrs, "igbp", "catalogue")
-        return info["igbp"]
-    raise DataError(f"{path}: no IGBP class in the files and site code {code!r} is not in the catalogue")
 
 
 def read_met(met_path: str | Path, site_path: str | Path | None = None, *, stamp: str = "auto") -> xr.Dataset:
