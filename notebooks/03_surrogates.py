@@ -61,7 +61,7 @@ import pandas as pd
 
 from mdpl import plots
 from mdpl.calibrate.fidelity import predict_members
-from mdpl.calibrate.surrogate_training import TrainedSurrogate
+from mdpl.calibrate.trained_surrogate import TrainedSurrogate
 from mdpl.ensemble import EnsembleStore
 from mdpl.calibrate.fidelity import fidelity_table
 from mdpl.presentation import Captions, data_banner, select_sites, show_markdown, study_source
