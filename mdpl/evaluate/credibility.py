@@ -20,14 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mdpl.evaluate.parameters import BOUND_TOL, bound_side, unit_frame
+
 #: NEE counts as kept when its held-out RMSE is at most this much worse than the defaults' (fraction)
 NEE_TOLERANCE = 0.10
-#: a parameter is "on a bound" within this unit-cube distance of it
-BOUND_TOL = 0.02
-
-
-def _unit(space, x: np.ndarray) -> np.ndarray:
-    return np.asarray(space.to_unit(np.asarray(x, float)), float)
 
 
 def positions(parameters: pd.DataFrame, space, *, tol: float = BOUND_TOL, source_default: str = "default") -> pd.DataFrame:
@@ -37,19 +33,15 @@ def positions(parameters: pd.DataFrame, space, *, tol: float = BOUND_TOL, source
     (named ``name`` or ``name [units]``). ``moved``: differs from the site's
     ``source_default`` row by more than 1e-6 in the unit cube.
     """
-    cols = {c.split(" [")[0]: c for c in parameters.columns if c not in ("site", "source")}
-    names = [n for n in space.names if n in cols]
+    unit = unit_frame(parameters.drop(columns=["site", "source"]), space).to_numpy()
+    defaults = {s: unit[i] for i, (s, src) in enumerate(zip(parameters.site, parameters.source)) if src == source_default}
     rows = []
-    defaults = parameters[parameters.source == source_default].set_index("site")
-    for _, r in parameters.iterrows():
-        u = _unit(space, np.array([r[cols[n]] for n in names], float))
-        if r.site in defaults.index:
-            u0 = _unit(space, defaults.loc[r.site, [cols[n] for n in names]].to_numpy(float))
-        else:
-            u0 = np.full_like(u, np.nan)
-        for j, n in enumerate(names):
-            rows.append({"site": r.site, "source": r.source, "parameter": n, "unit": float(u[j]),
-                         "at_bound": bool(min(u[j], 1.0 - u[j]) <= tol),
+    for i, (site, src) in enumerate(zip(parameters.site, parameters.source)):
+        u = unit[i]
+        u0 = defaults.get(site, np.full_like(u, np.nan))
+        for j, n in enumerate(space.names):
+            rows.append({"site": site, "source": src, "parameter": n, "unit": float(u[j]),
+                         "at_bound": bound_side(u[j], tol) is not None,
                          "moved": bool(not np.isfinite(u0[j]) or abs(u[j] - u0[j]) > 1e-6)})
     return pd.DataFrame(rows)
 
