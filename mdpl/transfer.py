@@ -72,11 +72,11 @@ def loso_transfer(cfg, out_dir, datasets, *, model=None, progress: bool = False)
     import xarray as xr
 
     from mdpl.calibrate.evaluation import evaluate_sources
-    from mdpl.calibrate.result import atomic_write_text
     from mdpl.calibrate.surrogate_training import TrainedSurrogate
     from mdpl.data.features import split_periods
     from mdpl.device import resolve_device
     from mdpl.ensemble import EnsembleStore
+    from mdpl.io import atomic_netcdf, atomic_write_text
     from mdpl.study import load_study, make_model
 
     out = Path(out_dir)
@@ -126,9 +126,7 @@ def loso_transfer(cfg, out_dir, datasets, *, model=None, progress: bool = False)
         ds = xr.Dataset({f"sim_{k}_{c}": ("day", df[c].to_numpy(float)) for k, df in series[left].items()
                          for c in df.columns},
                         coords={"day": pd.DatetimeIndex(series[left][SOURCE].index)})
-        tmp = tdir / f".series_{left}.nc.tmp"
-        ds.to_netcdf(tmp)
-        tmp.replace(tdir / f"series_{left}.nc")
+        atomic_netcdf(tdir / f"series_{left}.nc", ds)
     atomic_write_text(tdir / "parameters.csv", pd.DataFrame(params_rows).to_csv(index=False, float_format="%.6g"))
     atomic_write_text(tdir / "records.json", json.dumps({"records": records}, indent=1, default=float))
     atomic_write_text(stamp, json.dumps({"fingerprint": fp, "groups": groups}, indent=1))
