@@ -66,6 +66,23 @@ def test_calibration_bench_reports_cost_to_equal_skill():
     assert "x2 (not reached)" in text
 
 
+def test_calibration_bench_tables_mdpl_variants_against_cmaes_of_the_same_run():
+    import bench_calibration
+
+    diag = {"sur_gen": 3.0, "lsm_gen": 9.0, "sur_truth": 6.0, "lsm_truth": 5.0, "kept_defaults": 1, "n_sites": 8}
+    v = [{"variant": f"refine {k}", "evals": 128 + 24 * k, "ensemble_s": 60.0, "surrogate_s": 100.0,
+          "calibrate_s": 40.0 + 100.0 * k, "wall_s": 200.0 + 100.0 * k, "rmse": 8.0 - k,
+          "recovery": {"recovered": 20 + k, "pairs": 63}, "gap_rmse": 5.0, "diagnosis": diag} for k in (0, 1)]
+    r = {"rows": {"classical": {"rmse": 4.0, "wall_s": 100.0}}, "variants": v, "refine_members": 24,
+         "refine_spread": 0.08}
+    text = bench_calibration.render_variants(r)
+    lines = [ln for ln in text.splitlines() if ln.startswith("| refine")]
+    assert len(lines) == 2
+    assert "| 300 (60 + 100 + 140) |" in lines[1] and "| 1.75 |" in lines[1] and "| 3 |" in lines[1]  # x CMA-ES
+    assert "21/63" in lines[1] and "3.00 / 9.00" in lines[1] and "1/8" in lines[1]
+    assert bench_calibration.render_variants({"variants": []}) == ""
+
+
 def test_book_bench_shows_study_sub_stages_under_the_study_without_counting_them_twice():
     import bench_book
 
