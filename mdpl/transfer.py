@@ -54,11 +54,22 @@ def groups_of(features: dict) -> dict[str, list[str]]:
     return {g: s for g, s in groups.items() if len(s) >= 2}
 
 
-def _fingerprint(out: Path) -> str:
+def _fingerprint(out: Path, cfg, datasets) -> str:
+    """Everything the transfer reads: the study's metrics and surrogate, the generator settings
+    (``cfg.calibration``, seed, target basis), the sites' data and the code that runs it."""
+    from mdpl.cache import code_fingerprint, dataset_fingerprint
+    from mdpl.config import config_to_dict
+
     h = hashlib.sha256(_DESIGN.encode() + (out / "metrics.json").read_bytes())
     for p in sorted((out / "surrogates" / "multitask").glob("*")):
         if p.is_file() and p.suffix in (".json", ".pt"):
             h.update(p.read_bytes())
+    conf = config_to_dict(cfg)
+    h.update(json.dumps([conf["calibration"], conf["seed"], conf["data"].get("corrected_fluxes"), conf["device"]],
+                        sort_keys=True, default=str).encode())
+    for ds in sorted(datasets, key=lambda d: str(d.attrs.get("site", ""))):
+        h.update(dataset_fingerprint(ds).encode())
+    h.update(code_fingerprint("transfer.py", "calibrate", "models", "ils", "evaluate", "data").encode())
     return h.hexdigest()[:16]
 
 
@@ -85,7 +96,7 @@ def loso_transfer(cfg, out_dir, datasets, *, model=None, progress: bool = False)
     if not sur_dir.is_dir():
         raise ConfigError(f"{out}: the study has no multi-task surrogate (calibration.sources lacks 'mdpl')")
     tdir = out / TRANSFER_DIR
-    fp = _fingerprint(out)
+    fp = _fingerprint(out, cfg, datasets)
     stamp = tdir / "stage.json"
     if stamp.is_file() and json.loads(stamp.read_text()).get("fingerprint") == fp:
         return pd.DataFrame(json.loads((tdir / "records.json").read_text())["records"])

@@ -41,3 +41,26 @@ def test_own_inputs_transfer_is_the_trained_generator_applied_to_the_site():
     np.testing.assert_allclose(at_b, res.params[1], rtol=1e-5)
     assert not np.allclose(at_a, at_b)
     assert stack_inputs([a, b], train).shape[0] == 2 and default_priors(AnalyticSurrogate.space, [a]).shape == (1, 3)
+
+
+def test_a_cached_transfer_is_reused_only_while_its_inputs_are_unchanged(tmp_path):
+    """The leave-one-site-out stage stamp must change with the generator settings and with the sites' data, and
+    stay the same when nothing it reads changed (the cache is reused only then)."""
+    from mdpl.config import Config
+    from mdpl.data.synthetic import generate_site
+    from mdpl.transfer import _fingerprint
+
+    (tmp_path / "surrogates" / "multitask").mkdir(parents=True)
+    (tmp_path / "metrics.json").write_text("{}")
+    (tmp_path / "surrogates" / "multitask" / "model.json").write_text("{}")
+    ds = [generate_site("SYN-A", igbp="GRA", latitude=45, years=0.1, time_step_s=3600, seed=1)]
+    cfg = Config(seed=0)
+    fp = _fingerprint(tmp_path, cfg, ds)
+    assert _fingerprint(tmp_path, Config(seed=0), ds) == fp
+    cfg.calibration.epochs = cfg.calibration.epochs + 1
+    assert _fingerprint(tmp_path, cfg, ds) != fp
+    other = ds[0].copy(deep=True)
+    other["Tair"].values[0] += 1.0
+    assert _fingerprint(tmp_path, Config(seed=0), [other]) != fp
+    (tmp_path / "surrogates" / "multitask" / "model.json").write_text('{"changed": 1}')
+    assert _fingerprint(tmp_path, Config(seed=0), ds) != fp
