@@ -118,7 +118,7 @@ for flux in ("Qle", "Qh"):
 show_markdown("\n".join(lines) if lines else "No transfer results to summarise.")
 
 # %% [markdown]
-# ## The paper's 20-site design as a twin
+# ### The paper's 20-site design as a twin
 #
 # The paper ran experiment 4 on 20 towers, five in each of four PFT groups.
 # Eight real towers cannot reproduce that, and on real data nobody knows the
