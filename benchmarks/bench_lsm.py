@@ -41,6 +41,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch CPU thread counts to measure")
     ap.add_argument("--compile", default="both", choices=["off", "on", "both"],
                     help="eager step (off), torch.compile'd step (on) or both side by side (default)")
+    ap.add_argument("--energy-balance", nargs="+", default=["one_source"], choices=["one_source", "two_source"],
+                    help="surface energy balance(s) (lsm.energy_balance), measured side by side in one run")
     ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
     a = ap.parse_args(argv)
     _check(a)
@@ -49,7 +51,8 @@ def main(argv=None) -> int:
     else:
         devices = [a.device]
     modes = ["off", "on"] if a.compile == "both" else [a.compile]
-    r = run(a.batch_sizes, a.steps, devices, a.loop_columns, a.threads, compile_modes=modes)
+    r = run(a.batch_sizes, a.steps, devices, a.loop_columns, a.threads, compile_modes=modes,
+            energy_balances=a.energy_balance)
     body = render(r)
     print(f"hardware: {hardware()}")
     print(body)

@@ -54,6 +54,7 @@ class LsmConfig:
     dtype: str = "float32"  # float32 | float64
     checkpoint_days: bool = True  # recompute each day in backward: memory bounded over long runs; use .backward(), not autograd.grad
     compile: str = "auto"  # auto | on | off: torch.compile the time step for runs without gradients (auto: long runs only)
+    energy_balance: str = "one_source"  # one_source: one skin temperature | two_source: canopy over ground (mdpl.ils.two_source)
 
 
 @dataclass
@@ -216,6 +217,8 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"calibration.{name} must be >= 0, got {getattr(c, name)}")
     if cfg.lsm.compile not in ("auto", "on", "off"):
         raise ConfigError(f"lsm.compile: expected 'auto', 'on' or 'off', got {cfg.lsm.compile!r}")
+    if cfg.lsm.energy_balance not in ("one_source", "two_source"):
+        raise ConfigError(f"lsm.energy_balance: expected 'one_source' or 'two_source', got {cfg.lsm.energy_balance!r}")
     if c.target_basis not in ("observed", "corrected", "closed", "bowen", "ef"):
         raise ConfigError(f"calibration.target_basis: expected observed, corrected, closed, bowen or ef, got {c.target_basis!r}")
     if c.select not in ("land_model", "surrogate"):

@@ -35,9 +35,11 @@ def _peak_rss_mib() -> float:
 
 
 def run(batch_sizes=(1, 64, 1024, 8192), steps: int = 96, devices=("cpu",), loop_columns: int = 4,
-        threads=None, seed: int = 0, compile_modes=("off",)) -> dict:
+        threads=None, seed: int = 0, compile_modes=("off",), energy_balances=("one_source",)) -> dict:
     """Measure throughput per device, CPU thread count (``threads``: int or list), step (``compile_modes``:
-    'off' eager, 'on' torch.compile'd; compilation happens in an untimed warm-up) and batch size."""
+    'off' eager, 'on' torch.compile'd; compilation happens in an untimed warm-up), surface energy balance
+    (``energy_balances``: ``lsm.energy_balance`` values, measured one after the other in the same process)
+    and batch size."""
     ds = _forcing(steps)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     rows = []
@@ -49,13 +51,15 @@ def run(batch_sizes=(1, 64, 1024, 8192), steps: int = 96, devices=("cpu",), loop
                 if n_threads:
                     torch.set_num_threads(n_threads)
                 for mode in compile_modes:
-                    rows += _measure(ds, dev, batch_sizes, steps, loop_columns, seed, mode)
+                    for eb in energy_balances:
+                        rows += _measure(ds, dev, batch_sizes, steps, loop_columns, seed, mode, eb)
     finally:
         torch.set_num_threads(before)
     return dict(rows=rows, steps=steps, loop_columns=loop_columns, time_step_s=1800, load_average=load)
 
 
-def _measure(ds, dev, batch_sizes, steps, loop_columns, seed, compile_mode="off") -> list[dict]:
+def _measure(ds, dev, batch_sizes, steps, loop_columns, seed, compile_mode="off",
+             energy_balance="one_source") -> list[dict]:
     from mdpl.config import LsmConfig
     from mdpl.ils.model import EmbeddedLSM
     from mdpl.ils.parameters import PARAMETER_SPACE
@@ -63,7 +67,8 @@ def _measure(ds, dev, batch_sizes, steps, loop_columns, seed, compile_mode="off"
     rng = np.random.default_rng(seed)
     rows = []
     threads = torch.get_num_threads()
-    model = EmbeddedLSM(LsmConfig(compile=compile_mode), device=dev, dtype=torch.float32)
+    model = EmbeddedLSM(LsmConfig(compile=compile_mode, energy_balance=energy_balance), device=dev,
+                        dtype=torch.float32)
     step = "compiled" if compile_mode == "on" else "eager"
     forcing = model.forcing(ds)
     p_all = PARAMETER_SPACE.from_unit(rng.random((max(batch_sizes), PARAMETER_SPACE.n)))
@@ -99,12 +104,14 @@ def _measure(ds, dev, batch_sizes, steps, loop_columns, seed, compile_mode="off"
         mem = torch.cuda.max_memory_allocated() / 2**20 if cuda else _peak_rss_mib()
         n_chk = min(b, loop_columns)
         same = bool(torch.allclose(r["Qle"][:n_chk], torch.stack(singles[:n_chk]), rtol=1e-4, atol=1e-3))
-        rows.append(dict(device=str(model.device), threads=threads, step=step, batch=b, seconds=dt,
+        rows.append(dict(device=str(model.device), threads=threads, step=step, energy_balance=energy_balance,
+                         batch=b, seconds=dt,
                          column_steps_per_s=rate,
                          speedup_vs_loop=rate / loop_rate, peak_memory_mib=mem,
                          memory_kind="GPU allocated" if cuda else "process peak RSS",
                          matches_single_columns=same, warmup_s=warmup_s))
-    rows.append(dict(device=str(model.device), threads=threads, step=step, batch="loop of 1", seconds=loop_s,
+    rows.append(dict(device=str(model.device), threads=threads, step=step, energy_balance=energy_balance,
+                     batch="loop of 1", seconds=loop_s,
                      column_steps_per_s=loop_rate,
                      speedup_vs_loop=1.0, peak_memory_mib=float("nan"), memory_kind="",
                      matches_single_columns=True, warmup_s=warmup_s))
@@ -113,7 +120,7 @@ def _measure(ds, dev, batch_sizes, steps, loop_columns, seed, compile_mode="off"
 
 def render(r: dict) -> str:
     """Markdown table and a one-line summary per device."""
-    cols = ["device", "threads", "step", "batch", "seconds", "column_steps_per_s", "speedup_vs_loop", "peak_memory_mib",
+    cols = ["device", "threads", "step", "energy_balance", "batch", "seconds", "column_steps_per_s", "speedup_vs_loop", "peak_memory_mib",
             "matches_single_columns", "warmup_s"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in r["rows"]:

@@ -3,7 +3,9 @@
 One column per (site, parameter set), vectorised over the batch, at the
 forcing's own time step. Each step: interception, snow, soil-water stress,
 canopy conductance (Collatz/Ball-Berry), aerodynamic conductance, the surface
-energy balance (Newton for Ts), soil heat conduction with snowmelt, soil
+energy balance (``lsm.energy_balance``: one skin temperature Ts,
+:mod:`mdpl.ils.energy_balance`, or a canopy at Tv over the ground at Tg,
+:mod:`mdpl.ils.two_source`), soil heat conduction with snowmelt, soil
 water (transpiration by root fraction, soil evaporation, drainage, runoff),
 a pond of standing water (:mod:`mdpl.ils.ponding`), an unconfined aquifer
 with a water table (:mod:`mdpl.ils.groundwater`) and ecosystem respiration. Everything is torch, so gradients of any output
@@ -52,17 +54,21 @@ from mdpl.ils.site_water import site_water
 from mdpl.ils.soil_texture import cosby_hydraulics, site_texture
 from mdpl.ils.soil_thermal import ground_conductance, layer_properties, snowmelt, step_temperature
 from mdpl.ils.turbulence import aerodynamic_conductance, neutral_transfer, richardson_coefficient
+from mdpl.ils.two_source import (TwoSourceTerms, canopy_emissivity, friction_velocity_ratio,
+                                 leaf_boundary_conductance, solve_two_source, under_canopy_conductance)
 
 class ColumnState(NamedTuple):
     """The state a step carries to the next, per column: (batch,) or (batch, layer) tensors."""
 
-    ts: torch.Tensor  # surface (skin) temperature, K
+    ts: torch.Tensor  # surface (skin) temperature, K; two_source: the radiative temperature (for stability)
     wc: torch.Tensor  # canopy interception store, kg m-2
     swe: torch.Tensor  # snow water equivalent, kg m-2
     theta: torch.Tensor  # volumetric soil water per layer, m3 m-3
     tsoil: torch.Tensor  # soil temperature per layer, K
     pond: torch.Tensor  # standing water on the ground, kg m-2
     aquifer: torch.Tensor  # aquifer water counted from a full aquifer (<= 0), kg m-2
+    tv: torch.Tensor  # canopy (leaf) temperature, K (one_source: = ts)
+    tg: torch.Tensor  # ground surface temperature (soil, pond, snow), K (one_source: = ts)
 
 
 class StepTerms(NamedTuple):
@@ -90,6 +96,14 @@ class StepTerms(NamedTuple):
     k0: torch.Tensor  # minimum canopy conductance, m s-1
     rib_coef: torch.Tensor  # 1 / (Tair U^2), s2 m-2 K-1
     flooded: torch.Tensor  # 1 in a paddy's flooded months (irrigated), else 0
+    lw_down: torch.Tensor  # downward longwave, W m-2
+    sw_veg: torch.Tensor  # SW absorbed by the canopy of a snow-free scene, fveg (1 - albedo_canopy) SW, W m-2
+    sw_veg_hidden: torch.Tensor  # the part of sw_veg that a full visible snow cover hides, W m-2
+    sw: torch.Tensor  # downward shortwave (>= 0), W m-2
+    co2: torch.Tensor  # CO2, ppm
+    rh: torch.Tensor  # relative humidity of the air, 1
+    lai: torch.Tensor  # leaf area index (>= 0.01), m2 m-2
+    ps: torch.Tensor  # surface pressure, Pa
 
 
 class RawOutputs(NamedTuple):
@@ -119,13 +133,17 @@ class RawOutputs(NamedTuple):
     SurfStor: torch.Tensor
     GWStor: torch.Tensor
     WaterTableD: torch.Tensor
+    VegT: torch.Tensor
+    GroundT: torch.Tensor
 
 
 #: every scalar output of a run, in order
 STEP_OUTPUTS = ("Qle", "Qh", "Rnet", "Qg", "NEE", "GPP", "Reco", "Evap", "TVeg", "ESoil", "ECanop", "SubSnow",
                 "Qs", "Qsb", "Qsm", "Rainf", "Snowf", "Tsurf", "SWE", "CanopInt", "RootMoist", "SoilWaterStress",
                 "energy_residual", "energy_closure", "EWater", "Qirrig", "Qrec", "SurfStor", "GWStor",
-                "WaterTableD")
+                "WaterTableD", "VegT", "GroundT")
+#: surface energy balances (``lsm.energy_balance``)
+ENERGY_BALANCES = ("one_source", "two_source")
 N_LAYERS = len(C.SOIL_DZ_M)
 _RSOIL_SLOPE = 4.255  # SiB2: r_soil = exp(8.206 - 4.255 W)
 #: ``lsm.compile: auto`` compiles the step for runs of at least this many time steps (spin-up included):
@@ -196,6 +214,10 @@ class EmbeddedLSM:
             raise ConfigError(f"lsm.newton_iterations must be >= 1, got {self.config.newton_iterations}")
         if self.config.compile not in ("auto", "on", "off"):
             raise ConfigError(f"lsm.compile: expected 'auto', 'on' or 'off', got {self.config.compile!r}")
+        if self.config.energy_balance not in ENERGY_BALANCES:
+            raise ConfigError(f"lsm.energy_balance: expected 'one_source' or 'two_source', "
+                              f"got {self.config.energy_balance!r}")
+        self._two_source = self.config.energy_balance == "two_source"
         self.parameter_space: ParameterSpace = PARAMETER_SPACE
         self._compiled_step = None  # torch.compile(self._step), made on first use
         self._use_compiled = False  # decided per run by simulate()
@@ -351,7 +373,7 @@ class EmbeddedLSM:
         root_frac = root_fractions(col["root_depth_m"])
         water = self._site_water(f, n_sets, p)
         return dict(**water,
-            col=col, hc=hc, ch_n=ch_n, g_zd=C.GRAVITY * zd, dt=float(f.time_step_s), grid=grid,
+            col=col, hc=hc, ch_n=ch_n, g_zd=C.GRAVITY * zd, ustar_ratio=friction_velocity_ratio(ch_n), dt=float(f.time_step_s), grid=grid,
             theta_sat=soil.theta_sat, theta_fc=soil.theta_fc, psi_sat_m=soil.psi_sat_m, b=soil.b, theta_wilt=soil.theta_wilt, ksat_m_s=soil.ksat_m_s,
             theta_crit=soil.theta_wilt + ramp.unsqueeze(-1),
             rsoil_slope=_RSOIL_SLOPE / soil.theta_sat[:, 0],
@@ -420,7 +442,7 @@ class EmbeddedLSM:
         aquifer = self._initial_aquifer(static, theta)
         tsoil = ta[:, : first_year_steps(f)].mean(1, keepdim=True).expand(-1, N_LAYERS).clone()
         return ColumnState(ts=ts, wc=zeros, swe=zeros.clone(), theta=theta, tsoil=tsoil, pond=zeros.clone(),
-                           aquifer=aquifer)
+                           aquifer=aquifer, tv=ts.clone(), tg=ts.clone())
 
     @staticmethod
     def _initial_aquifer(static: dict, theta: torch.Tensor) -> torch.Tensor:
@@ -449,6 +471,7 @@ class EmbeddedLSM:
         site_terms = dict(
             ta=ta, qa=qa, cq=(thermo.EPSILON * thermo.ES0_PA) / ps, rho_cp=rho * C.CP_AIR, rho_veg=rho * fveg, rho_bare=rho * (1 - fveg),
             u=d["Wind"].clamp_min(C.MIN_WIND), sw=d["SWdown"].clamp_min(0.0), lw_abs=C.EMISSIVITY * d["LWdown"],
+            lw_down=d["LWdown"],
             rain_int=rain_int, rain_thr=d["Rainf"] * dt - rain_int, snow_in=d["Snowf"] * dt,
             fveg=fveg, lai=lai, rh=(qa / qsat(ta, ps)).clamp(0.0, 1.0), co2=d["CO2air"], ps=ps,
             snow_vis=snow_masking(fveg, f.canopy_height_m.unsqueeze(-1)),
@@ -462,6 +485,8 @@ class EmbeddedLSM:
         alb = snow_free_albedo(e["fveg"], col["albedo_canopy"])
         e["rad_free"] = (1.0 - alb) * e["sw"] + e["lw_abs"]
         e["snow_sw"] = e["snow_vis"] * (C.ALBEDO_SNOW - alb) * e["sw"]
+        e["sw_veg"] = e["fveg"] * (1.0 - col["albedo_canopy"]) * e["sw"]
+        e["sw_veg_hidden"] = e["snow_vis"] * e["sw_veg"]
         e["wmax"] = col["interception_mm"] * e["lai"] + 1e-3
         e["inv_wmax"] = 1.0 / e["wmax"]
         e["rib_coef"] = richardson_coefficient(e["ta"], e["u"])
@@ -556,9 +581,15 @@ class EmbeddedLSM:
         wc1, drip0 = canopy_drip(state.wc + t.rain_int, t.wmax)
         swe1 = state.swe + t.snow_in
         fsnow = snow_cover(swe1)
-        # canopy conductance with root-zone water stress
+        # canopy conductance with root-zone water stress; two_source: photosynthesis at the leaf temperature
+        # of the previous step (this step's canopy balance needs the conductance before it has Tv)
         beta, beta_layers = soil_water_stress(theta, s["theta_crit"], s["root_frac"], s["theta_wilt"])
-        gc = t.k1 * (beta * t.gross_g - t.rd_g).clamp_min(0.0) + t.k0
+        if self._two_source:
+            gross, _, gross_g, rd_g, _ = canopy_photosynthesis(col["vcmax25"], col["bb_slope"], state.tv, t.sw, t.co2,
+                                                               t.rh, t.lai, t.ps, s["c4_frac"])
+        else:
+            gross, gross_g, rd_g = t.gross, t.gross_g, t.rd_g
+        gc = t.k1 * (beta * gross_g - rd_g).clamp_min(0.0) + t.k0
         # soil evaporation: SiB2 resistance and a linear efficiency that empties the top layer smoothly
         th1 = theta[:, 0]
         rsoil = col["rsoil_base"] * torch.exp(_RSOIL_SLOPE - s["rsoil_slope"] * th1)
@@ -566,21 +597,28 @@ class EmbeddedLSM:
         ga = aerodynamic_conductance(s["ch_n"], s["g_zd"], t.u, t.ta, state.ts, t.rib_coef)
         ra = 1.0 / ga
         heat_cap, cond = layer_properties(theta, grid.dz_m, grid.theta_sat)
-        rho_g_wet = t.rho_veg * ga
-        # the pond evaporates at the potential rate from the bare ground it covers; the soil from the rest
-        rho_open = t.rho_bare * (1.0 - fsnow)
-        pond_rate, pond_k_dt, rho_g_pond = evaporation_coefficients(state.pond, rho_open * ga, dt)
-        terms = SurfaceTerms(
-            rad_in=t.rad_free - fsnow * t.snow_sw, tair=t.ta, qair=t.qa, cq=t.cq, g_heat=t.rho_cp * ga,
-            g_ground=ground_conductance(cond[:, 0], swe1), t_soil1=tsoil[:, 0],
-            rho_g_soil=rho_open * (1.0 - open_water_cover(state.pond)) * eff_soil / (ra + rsoil),
-            rho_g_snow=t.rho_bare * fsnow * ga,
-            rho_g_transp=t.rho_veg * (1.0 - wc1 * t.inv_wmax) / (ra + 1.0 / gc),
-            rho_g_wet=rho_g_wet, wc_rate=wc1 * (1.0 / dt), wet_k_dt=rho_g_wet * t.inv_wmax * dt,
-            tr_supply=beta * s["transp_cap_mm"] * (1.0 / dt),
-            pond_rate=pond_rate, pond_k_dt=pond_k_dt, rho_g_pond=rho_g_pond,
-        )
-        sol = solve_surface(terms, state.ts, self.config.newton_iterations)
+        rad_in = t.rad_free - fsnow * t.snow_sw  # absorbed SW + eps LWdown of the whole scene, W m-2
+        g_ground = ground_conductance(cond[:, 0], swe1)
+        if self._two_source:
+            sol = self._two_source_balance(t, state, s, ga, gc, rsoil, eff_soil, fsnow, wc1, beta, rad_in, g_ground)
+            tv, tg = sol.tv, sol.tg
+        else:
+            rho_g_wet = t.rho_veg * ga
+            # the pond evaporates at the potential rate from the bare ground it covers; the soil from the rest
+            rho_open = t.rho_bare * (1.0 - fsnow)
+            pond_rate, pond_k_dt, rho_g_pond = evaporation_coefficients(state.pond, rho_open * ga, dt)
+            terms = SurfaceTerms(
+                rad_in=rad_in, tair=t.ta, qair=t.qa, cq=t.cq, g_heat=t.rho_cp * ga,
+                g_ground=g_ground, t_soil1=tsoil[:, 0],
+                rho_g_soil=rho_open * (1.0 - open_water_cover(state.pond)) * eff_soil / (ra + rsoil),
+                rho_g_snow=t.rho_bare * fsnow * ga,
+                rho_g_transp=t.rho_veg * (1.0 - wc1 * t.inv_wmax) / (ra + 1.0 / gc),
+                rho_g_wet=rho_g_wet, wc_rate=wc1 * (1.0 / dt), wet_k_dt=rho_g_wet * t.inv_wmax * dt,
+                tr_supply=beta * s["transp_cap_mm"] * (1.0 / dt),
+                pond_rate=pond_rate, pond_k_dt=pond_k_dt, rho_g_pond=rho_g_pond,
+            )
+            sol = solve_surface(terms, state.ts, self.config.newton_iterations)
+            tv = tg = sol.ts
         # stores after evaporation
         wc_new, drip1 = canopy_drip(wc1 - sol.e_wet * dt, t.wmax)
         swe2 = swe1 - sol.e_snow * dt
@@ -606,13 +644,42 @@ class EmbeddedLSM:
         reco = ecosystem_respiration(col["resp_base"], s["log_q10"], tsoil[:, 0], beta)
         swe_new = swe2 - melt
         raw = RawOutputs(
-            Qle=sol.qle, Qh=sol.qh, Rnet=sol.rnet, Qg=sol.qg, GPP=beta * t.gross, Reco=reco, TVeg=sol.e_tr,
+            Qle=sol.qle, Qh=sol.qh, Rnet=sol.rnet, Qg=sol.qg, GPP=beta * gross, Reco=reco, TVeg=sol.e_tr,
             ESoil=sol.e_soil, ECanop=sol.e_wet, SubSnow=sol.e_snow, runoff_mm=runoff, drain_mm=drainage,
             melt_mm=melt, Tsurf=sol.ts, SWE=swe_new, CanopInt=wc_new, SoilWaterStress=beta,
             energy_residual=sol.residual, EWater=sol.e_pond, irrig_mm=irr, recharge_mm=recharge, SurfStor=pond_new,
-            GWStor=aquifer_new, WaterTableD=zwt,
+            GWStor=aquifer_new, WaterTableD=zwt, VegT=tv, GroundT=tg,
         )
         out_l = torch.stack([theta_new, tsoil], 0)
         new = ColumnState(ts=sol.ts, wc=wc_new, swe=swe_new, theta=theta_new, tsoil=tsoil, pond=pond_new,
-                          aquifer=aquifer_new)
+                          aquifer=aquifer_new, tv=tv, tg=tg)
         return new, torch.stack(raw, 0), out_l
+
+    def _two_source_balance(self, t: StepTerms, state: ColumnState, s: dict, ga, gc, rsoil, eff_soil, fsnow, wc1,
+                            beta, rad_in, g_ground):
+        """The canopy + ground balance of one step (:mod:`mdpl.ils.two_source`); conductances in m s-1.
+
+        Leaves (transpiration through stomata ``gc`` and the leaf boundary layer, the wet canopy through the
+        boundary layer) exchange with the canopy air; the ground (soil behind ``rsoil``, pond, snow) through the
+        under-canopy conductance. The canopy absorbs its share of the scene's SW, less where visible snow covers it.
+        """
+        dt = s["dt"]
+        rho = t.rho_cp * (1.0 / C.CP_AIR)
+        ustar = s["ustar_ratio"] * t.u
+        gb = leaf_boundary_conductance(t.lai, ustar)
+        gg = under_canopy_conductance(t.lai, ustar)
+        rho_gb = rho * gb
+        rho_open = rho * (1.0 - fsnow)
+        pond_rate, pond_k_dt, rho_g_pond = evaporation_coefficients(state.pond, rho_open * gg, dt)
+        sw_veg = t.sw_veg - fsnow * t.sw_veg_hidden
+        terms = TwoSourceTerms(
+            sw_veg=sw_veg, sw_ground=rad_in - C.EMISSIVITY * t.lw_down - sw_veg, lw_down=t.lw_down, eps_veg=canopy_emissivity(t.lai),
+            tair=t.ta, qair=t.qa, cq=t.cq, h_air=t.rho_cp * ga, h_veg=t.rho_cp * gb, h_ground=t.rho_cp * gg,
+            w_air=rho * ga, g_ground=g_ground, t_soil1=state.tsoil[:, 0],
+            rho_g_transp=rho * (1.0 - wc1 * t.inv_wmax) / (1.0 / gb + 1.0 / gc),
+            rho_g_wet=rho_gb, wc_rate=wc1 * (1.0 / dt), wet_k_dt=rho_gb * t.inv_wmax * dt,
+            tr_supply=beta * s["transp_cap_mm"] * (1.0 / dt),
+            rho_g_soil=rho_open * (1.0 - open_water_cover(state.pond)) * eff_soil / (1.0 / gg + rsoil),
+            rho_g_snow=rho * fsnow * gg, pond_rate=pond_rate, pond_k_dt=pond_k_dt, rho_g_pond=rho_g_pond,
+        )
+        return solve_two_source(terms, state.tv, state.tg, self.config.newton_iterations)

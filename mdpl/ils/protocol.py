@@ -31,7 +31,10 @@ OUTPUTS: dict[str, tuple[str, str]] = {
     "Qsm": ("kg m-2 s-1", "snowmelt"),
     "Rainf": ("kg m-2 s-1", "rainfall (forcing, for water budgets)"),
     "Snowf": ("kg m-2 s-1", "snowfall (forcing, for water budgets)"),
-    "Tsurf": ("K", "surface (skin) temperature"),
+    "Tsurf": ("K", "surface temperature: the skin (one_source), the radiative temperature of the emitted "
+                   "longwave (two_source)"),
+    "VegT": ("K", "canopy (leaf) temperature (one_source: the skin)"),
+    "GroundT": ("K", "ground surface temperature under the canopy: soil, pond or snow (one_source: the skin)"),
     "SWE": ("kg m-2", "snow water equivalent, end of step"),
     "CanopInt": ("kg m-2", "canopy interception store, end of step"),
     "RootMoist": ("kg m-2", "soil water in the root zone, end of step"),
