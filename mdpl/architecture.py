@@ -160,19 +160,6 @@ def layers(units: dict[str, set[str]]) -> list[list[str]]:
     return [sorted(x) for x in out]
 
 
-def _summary(unit: str, files: dict[str, Path]) -> str:
-    """First line of the unit's docstring (package ``__init__`` or module)."""
-    if unit == "cli":
-        module = "mdpl.cli"
-    elif unit == "mdpl":
-        module = "mdpl"
-    else:
-        module = f"mdpl.{unit}"
-    path = files.get(module)
-    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) if path else None
-    return (doc or "").strip().splitlines()[0].replace("|", "\\|") if doc else ""
-
-
 _INTRO = """\
 # Appendix: architecture
 
@@ -194,14 +181,30 @@ run a whole study (`mdpl.study`, `mdpl.twin`, `mdpl.transfer`), the book's
 page helpers and the command line. A unit imports only from units in lower
 layers; function-level imports count too. The command line (`cli`) is
 `mdpl/cli.py` plus the `commands` module each subsystem keeps beside its
-code.
+code. The second table names every module of every subpackage with the
+first line of its docstring: a module whose job does not fit one line is
+a module to split.
 """
 
 
+def _first_line(path: Path) -> str:
+    """First line of a source file's docstring (empty when it has none), safe inside a table cell."""
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    return doc.strip().splitlines()[0].replace("|", "\\|") if doc else ""
+
+
+def _summary(unit: str, files: dict[str, Path]) -> str:
+    """First line of the unit's docstring (package ``__init__`` or module)."""
+    module = {"cli": "mdpl.cli", "mdpl": "mdpl"}.get(unit, f"mdpl.{unit}")
+    return _first_line(files[module]) if module in files else ""
+
+
 def render_page(root: Path = PACKAGE_DIR) -> str:
-    """The architecture appendix (MyST markdown): layers, top first, each unit with what it imports."""
+    """The architecture appendix (MyST markdown): layers, top first, each unit with what it imports; then the
+    modules of every subpackage, one line each (what its docstring says it does)."""
     files = module_files(root)
     units = unit_graph(import_graph(root))
+    order = [u for group in reversed(layers(units)) for u in group]
     lines = [_INTRO]
     lines += ["## Layers", "",
               "Layer 0 imports no other unit; each unit imports only from the layers beneath it.", "",
@@ -210,6 +213,13 @@ def render_page(root: Path = PACKAGE_DIR) -> str:
         for u in group:
             deps = ", ".join(f"`{d}`" for d in sorted(units[u])) or "none"
             lines.append(f"| {k} | `{u}` | {_summary(u, files)} | {deps} |")
+    lines += ["", "## Modules", "",
+              "The modules of each subpackage (layers top first), one job each.", "",
+              "| unit | module | what it does |", "| --- | --- | --- |"]
+    for u in order:
+        for m, path in files.items():
+            if unit_of(m) == u and path.name != "__init__.py" and m.count(".") == 2 and u != "cli":
+                lines.append(f"| `{u}` | `{m}` | {_first_line(path)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mdpl.calibrate.result import atomic_write_text
 from mdpl.config import Config
 from mdpl.data.synthetic import default_sites
 from mdpl.device import resolve_device
+from mdpl.errors import ConfigError
+from mdpl.io import atomic_write_text
 from mdpl.study import make_model, run_study
 
 TWIN_FLUXES = ("Qle", "Qh", "NEE")
@@ -149,13 +150,32 @@ def _site_run(res, start: int, n: int, time) -> _SiteRun:
     return _SiteRun(fl, time, fl[TWIN_FLUXES[0]].shape[1])
 
 
-def twin_experiment(cfg: Config, out_dir, *, model=None, datasets=None, noise_frac: float = 0.1,
-                    sens_threshold: float = 0.1, progress: bool = True, device=None) -> TwinResult:
+def truth_errors(series, truth_daily: dict, days, sources, fluxes=TWIN_FLUXES) -> dict:
+    """Daily errors against the truth run of one site: (flux, source) -> sim - truth on the series' days.
+
+    ``series``: the site's evaluation series (:meth:`mdpl.study.StudyResult.series`, columns ``sim_<source>_<flux>``);
+    ``truth_daily``/``days``: its truth run and day labels (:func:`make_observations`). NaN on a day the truth
+    does not have; a (flux, source) without a series is left out. Flux by flux, sources in the order given.
+    """
+    pos = days.get_indexer(pd.DatetimeIndex(series["day"].values))
+    out = {}
+    for flux in fluxes:
+        truth = np.where(pos >= 0, truth_daily[flux][np.maximum(pos, 0)], np.nan)
+        for src in sources:
+            name = f"sim_{src}_{flux}"
+            if name in series:
+                out[(flux, src)] = series[name].values - truth
+    return out
+
+
+def twin_experiment(cfg: Config, out_dir, *, model=None, datasets=None, truth: np.ndarray | None = None,
+                    noise_frac: float = 0.1, sens_threshold: float = 0.1, progress: bool = True,
+                    device=None) -> TwinResult:
     """Run the twin experiment into ``out_dir`` (a study directory plus ``twin_*`` tables).
 
     ``datasets`` default to the synthetic twins of ``cfg.data.synthetic_sites``
     (``cfg.data.synthetic_years`` years, seed ``cfg.seed``); ``model`` to the
-    embedded LSM.
+    embedded LSM; ``truth`` (n_sites, P), physical, to :func:`hidden_truth`.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -164,7 +184,12 @@ def twin_experiment(cfg: Config, out_dir, *, model=None, datasets=None, noise_fr
     if datasets is None:
         datasets = default_sites(years=cfg.data.synthetic_years, seed=cfg.seed, sites=cfg.data.synthetic_sites)
     space = model.parameter_space
-    truth = hidden_truth(space, len(datasets), cfg.seed)
+    if truth is None:
+        truth = hidden_truth(space, len(datasets), cfg.seed)
+    truth = np.asarray(truth, float)
+    if truth.shape != (len(datasets), space.n):
+        raise ConfigError(f"twin: truth has shape {truth.shape}, expected ({len(datasets)} sites, {space.n} "
+                          "parameters)")
     obs_ds, truth_daily, sens, days = make_observations(model, datasets, truth, noise_frac=noise_frac, seed=cfg.seed)
     study = run_study(cfg, out, progress=progress, datasets=obs_ds, model=model, device=device)
 
@@ -172,22 +197,15 @@ def twin_experiment(cfg: Config, out_dir, *, model=None, datasets=None, noise_fr
     ident = rel_sens >= sens_threshold
     skill_rows, par_rows = [], []
     for i, site in enumerate(study.sites):
-        ser = study.series(site)
-        sim_days = pd.DatetimeIndex(ser["day"].values)
-        pos = days[i].get_indexer(sim_days)
-        for flux in TWIN_FLUXES:
-            tr = np.where(pos >= 0, truth_daily[i][flux][np.maximum(pos, 0)], np.nan)
-            base = None
-            for src in ["default"] + [s for s in study.calibrations]:
-                name = f"sim_{src}_{flux}"
-                if name not in ser:
-                    continue
-                e = ser[name].values - tr
-                rmse = float(np.sqrt(np.nanmean(e**2)))
-                if src == "default":
-                    base = rmse
-                red = 100.0 * (base - rmse) / base if base else np.nan
-                skill_rows.append({"site": site, "flux": flux, "source": src, "rmse_vs_truth": rmse, "reduction_pct": red})
+        errors = truth_errors(study.series(site), truth_daily[i], days[i], ["default", *study.calibrations])
+        base: dict[str, float] = {}  # flux -> the defaults' RMSE
+        for (flux, src), e in errors.items():
+            rmse = float(np.sqrt(np.nanmean(e**2)))
+            if src == "default":
+                base[flux] = rmse
+            b = base.get(flux)
+            red = 100.0 * (b - rmse) / b if b else np.nan
+            skill_rows.append({"site": site, "flux": flux, "source": src, "rmse_vs_truth": rmse, "reduction_pct": red})
         for src, cal in study.calibrations.items():
             est = cal.params_of(site)
             ue = np.abs(np.asarray(space.to_unit(est)) - np.asarray(space.to_unit(truth[i])))

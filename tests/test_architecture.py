@@ -29,6 +29,16 @@ def test_architecture_page_matches_the_imports():
         "and read the diff (a new arrow between units is a design change)")
 
 
+def test_the_page_names_every_module_of_a_subpackage_with_its_job():
+    """A split package shows up module by module (here the design twin), each with its docstring's first line."""
+    page = arch.render_page()
+    rows = [line for line in page.splitlines() if line.startswith("| `twin_design` | `mdpl.twin_design.")]
+    assert sorted(r.split("`")[3] for r in rows) == [f"mdpl.twin_design.{m}" for m in
+                                                     ("experiment", "page", "rule", "scoring", "sites")]
+    assert all(r.rstrip(" |").split("|")[-1].strip() for r in rows), "a module without a docstring"
+    assert "| `ensemble` | `mdpl.ensemble.store` | The on-disk perturbed-parameter ensemble" in page
+
+
 def test_a_function_level_import_cycle_is_caught(tmp_path):
     pkg = tmp_path / "mdpl"
     (pkg / "calibrate").mkdir(parents=True)
