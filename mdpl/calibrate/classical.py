@@ -20,8 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mdpl.calibrate.targets import target_basis
-from mdpl.calibrate.inputs import priors_of, train_masks_of
+from mdpl.calibrate.inputs import priors_of
 from mdpl.calibrate.land_runs import WindowedProblem
 from mdpl.calibrate.result import CalibrationResult
 from mdpl.calibrate.sensitivity import structural_free
@@ -72,9 +71,8 @@ def calibrate_classical(
     e_def, w_def = classical_budget(cfg)
     evals = e_def if evals is None else int(evals)
     window_days = w_def if window_days is None else int(window_days)
-    masks = train_masks_of(features_list, train_masks)
-    problem = WindowedProblem(model, datasets, features_list, list(weights), window_days=window_days,
-                              train_masks=masks, corrected=target_basis(cfg))
+    problem = WindowedProblem.from_config(model, datasets, features_list, cfg, weights, window_days=window_days,
+                                          train_masks=train_masks)
     dtype = getattr(model, "dtype", torch.float32)
     n_sites, P = len(features_list), space.n
     pri = priors_of(space, features_list, priors)

@@ -17,9 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from mdpl.calibrate.targets import target_basis
 from mdpl.calibrate.generator_training import build_generators, train_generators
-from mdpl.calibrate.inputs import group_ids, priors_of, stack_inputs, train_masks_of
+from mdpl.calibrate.inputs import group_ids, priors_of, stack_inputs
 from mdpl.calibrate.land_runs import WindowedProblem
 from mdpl.calibrate.result import CalibrationResult
 from mdpl.calibrate.sensitivity import structural_free
@@ -59,10 +58,9 @@ def calibrate_direct(
     e_def, w_def = direct_budget(cfg)
     epochs = e_def if epochs is None else int(epochs)
     window_days = w_def if window_days is None else int(window_days)
-    masks = train_masks_of(features_list, train_masks)
-    problem = WindowedProblem(model, datasets, features_list, list(weights), window_days=window_days,
-                              train_masks=masks, corrected=target_basis(cfg))
-    inputs = stack_inputs(features_list, masks)
+    problem = WindowedProblem.from_config(model, datasets, features_list, cfg, weights, window_days=window_days,
+                                          train_masks=train_masks)
+    inputs = stack_inputs(features_list, problem.train_masks)
     pri = priors_of(space, features_list, priors)
     groups, group_names = group_ids(features_list)
 

@@ -62,13 +62,6 @@ def predict_members(surrogate, store, site: str, members, chunk: int = 128) -> d
     return {t: np.concatenate(v, axis=0) for t, v in out.items()}
 
 
-def _r2(obs: np.ndarray, sim: np.ndarray) -> float:
-    ok = np.isfinite(obs) & np.isfinite(sim)
-    o, s = obs[ok], sim[ok]
-    ss = np.sum((o - o.mean()) ** 2)
-    return float(1.0 - np.sum((s - o) ** 2) / ss) if o.size >= 2 and ss > 0 else math.nan
-
-
 def _row(flux, site, scope, obs, sim, n_members) -> dict:
     """Metrics of (member, day) arrays ``obs`` (land model) and ``sim`` (surrogate)."""
     m = all_metrics(obs, sim)
@@ -77,8 +70,8 @@ def _row(flux, site, scope, obs, sim, n_members) -> dict:
     per_member = [nse(o, s) for o, s in zip(obs, sim)]
     return {
         "flux": flux, "site": site, "scope": scope, "n_members": n_members,
-        "rmse": m["rmse"], "r": m["r"], "r2": _r2(obs.ravel(), sim.ravel()),
-        "r2_param": _r2(anom_o.ravel(), anom_s.ravel()) if obs.shape[0] > 1 else math.nan,
+        "rmse": m["rmse"], "r": m["r"], "r2": nse(obs.ravel(), sim.ravel()),
+        "r2_param": nse(anom_o.ravel(), anom_s.ravel()) if obs.shape[0] > 1 else math.nan,
         "nse": m["nse"], "kge": m["kge"], "bias": m["bias"], "n": m["n"],
         "median_member_nse": float(np.nanmedian(per_member)) if per_member else math.nan,
     }
@@ -120,8 +113,8 @@ def fidelity_report(surrogate, store_or_runs, *, members="test", sites=None, n_w
         rows.append({
             "flux": flux, "site": "ALL", "scope": scope, "n_members": sum(r["n_members"] for r in site_rows),
             "rmse": m["rmse"], "r": m["r"],
-            "r2": _r2(np.concatenate([o.ravel() for o, _ in pairs]), np.concatenate([s.ravel() for _, s in pairs])),
-            "r2_param": _r2(np.concatenate([(o - np.nanmean(o, 0)).ravel() for o, _ in pairs]),
+            "r2": nse(np.concatenate([o.ravel() for o, _ in pairs]), np.concatenate([s.ravel() for _, s in pairs])),
+            "r2_param": nse(np.concatenate([(o - np.nanmean(o, 0)).ravel() for o, _ in pairs]),
                             np.concatenate([(s - np.nanmean(o, 0)).ravel() for o, s in pairs])),
             "nse": m["nse"], "kge": m["kge"], "bias": m["bias"], "n": m["n"],
             "median_member_nse": float(np.nanmedian([r["median_member_nse"] for r in site_rows])),
@@ -160,7 +153,7 @@ def gap_at(surrogate, model, features_and_ds, params_physical) -> pd.DataFrame:
             lm = (lm.detach().cpu().numpy() if hasattr(lm, "detach") else np.asarray(lm))[0]
             lm = np.where(pos >= 0, lm[np.clip(pos, 0, None)], np.nan)
             sim = pred[flux].detach().cpu().numpy()[0]
-            rows.append({"site": f.site, "flux": flux, **all_metrics(lm, sim), "r2": _r2(lm, sim)})
+            rows.append({"site": f.site, "flux": flux, **all_metrics(lm, sim), "r2": nse(lm, sim)})
     return pd.DataFrame(rows)
 
 

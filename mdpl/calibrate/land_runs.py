@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from mdpl.calibrate.inputs import train_mask_of
-from mdpl.calibrate.targets import SiteTargets, site_targets
+from mdpl.calibrate.targets import SiteTargets, site_targets, target_basis
 from mdpl.calibrate.windows import best_window, window_dataset
 from mdpl.ils.batching import batch_groups, pad_group
 
@@ -47,9 +47,11 @@ class WindowedProblem:
         self.spinup = spinup
         self.sites = [str(f.site) for f in features_list]
         self.windows: list[SiteWindow] = []
+        self.train_masks: list[np.ndarray] = []  # each site's training days (feature days)
         masks = train_masks or [None] * len(features_list)
         for ds, f, m in zip(datasets, features_list, masks):
             train = train_mask_of(f, m)
+            self.train_masks.append(train)
             a, b = best_window(f, train, self.tasks, window_days, corrected=corrected)
             wds = window_dataset(ds, f.days, a, b) if (a, b) != (0, f.n_days) else ds
             run_days = pd.DatetimeIndex(wds["time"].values).normalize().unique()
@@ -60,6 +62,14 @@ class WindowedProblem:
             tgt.mask = {k: v & ok for k, v in tgt.mask.items()}
             self.windows.append(SiteWindow(wds, a, b, np.maximum(pos, 0), tgt))
         self.groups = batch_groups([w.ds for w in self.windows])
+
+    @classmethod
+    def from_config(cls, model, datasets: Sequence, features_list: Sequence, cfg, tasks, *, window_days: int,
+                    train_masks: Sequence | None = None) -> WindowedProblem:
+        """The problem a study's configuration sets: ``tasks`` on its target basis (:func:`target_basis`), each
+        site's training days (given, else its default split), windows of ``window_days``."""
+        return cls(model, datasets, features_list, list(tasks), window_days=window_days, train_masks=train_masks,
+                   corrected=target_basis(cfg))
 
     @property
     def window_days(self) -> list[int]:

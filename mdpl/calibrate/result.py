@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mdpl.io import atomic_torch_save, atomic_write_text  # noqa: F401 (re-exported for older importers)
+from mdpl.io import atomic_torch_save, atomic_write_text
 
 RESULT_FILE = "result.json"
 

@@ -34,10 +34,10 @@ from mdpl.ensemble.store import (
     remove_temporaries,
     space_to_manifest,
     write_json,
-    write_netcdf,
 )
 from mdpl.errors import ConfigError, DataError, ModelError
 from mdpl.ils.batching import MAX_PAD_DAYS, batch_groups, pad_group
+from mdpl.io import atomic_netcdf
 
 #: manifest entries that must agree for a run to resume into an existing store
 _PLAN_KEYS = ("format", "model", "seed", "sampler", "n_members", "batches", "sites", "parameters", "fluxes",
@@ -207,7 +207,7 @@ def run_ensemble(
 
     for f in feats:
         if not features_file(store_dir, f.site).is_file():
-            write_netcdf(features_file(store_dir, f.site), f.to_dataset())
+            atomic_netcdf(features_file(store_dir, f.site), f.to_dataset())
     if thetas is None:
         thetas = [sample_parameters(space, n_members, method, site_seed(seed, f.site)) for f in feats]
     todo = {(i, b) for i in range(len(sites)) for b in range(len(batches)) if not batch_file(store_dir, names[i], b).is_file()}
@@ -237,7 +237,7 @@ def run_ensemble(
                     attrs={"site": f.site, "batch": b, "model": manifest["model"]["name"],
                            "model_version": manifest["model"]["version"], "seed": int(seed)},
                 )
-                write_netcdf(batch_file(store_dir, f.site, b), out)
+                atomic_netcdf(batch_file(store_dir, f.site, b), out)
                 bar.update(1)
     bar.close()
     return EnsembleStore.open(store_dir)

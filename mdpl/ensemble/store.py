@@ -23,7 +23,7 @@ import xarray as xr
 
 from mdpl.data.features import SiteFeatures
 from mdpl.errors import DataError
-from mdpl.io import atomic_write, safe_name
+from mdpl.io import atomic_write_json, safe_name
 
 MANIFEST = "manifest.json"
 STORE_FORMAT = 1
@@ -32,11 +32,9 @@ ENSEMBLE_FLUXES: tuple[str, ...] = ("Qle", "Qh", "NEE")
 FLUX_UNITS = {"Qle": "W m-2", "Qh": "W m-2", "NEE": "umol m-2 s-1"}
 
 
-_atomic_write = atomic_write  # the one atomic write (mdpl.io); old name kept for importers
-
-
 def write_json(path: Path, obj) -> None:
-    _atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=1, default=_json_default)))
+    """``obj`` (numpy scalars and arrays included) as indented JSON, written atomically."""
+    atomic_write_json(path, obj, default=_json_default)
 
 
 def _json_default(o):
@@ -45,10 +43,6 @@ def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def write_netcdf(path: Path, ds: xr.Dataset) -> None:
-    _atomic_write(path, lambda p: ds.to_netcdf(p))
 
 
 def batch_file(store_dir: Path, site: str, batch: int) -> Path:
