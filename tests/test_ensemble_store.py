@@ -123,45 +123,81 @@ def test_open_errors(tmp_path):
 
 _KILL_SCRIPT = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
+    from pathlib import Path
+
+    import xarray as xr
+
     from mdpl.data.synthetic import site_twin
     from mdpl.ensemble import run_ensemble
     from mdpl.ensemble.toy import ToyBucketModel, toy_space
 
-    class Slow(ToyBucketModel):
-        def simulate(self, forcing, params, daily=True):
-            out = super().simulate(forcing, params, daily)
-            time.sleep(0.4)
-            return out
+    ready = Path(sys.argv[2])
+    real_to_netcdf = xr.Dataset.to_netcdf
+    written = []
 
+    def to_netcdf(self, path, *args, **kwargs):
+        # the third batch file is cut to half its bytes, as by a kill mid-write; then wait to be killed
+        out = real_to_netcdf(self, path, *args, **kwargs)
+        path = Path(path)
+        if path.parent.name == "runs":
+            written.append(path)
+            if len(written) == 3:
+                data = path.read_bytes()
+                path.write_bytes(data[: len(data) // 2])
+                ready.with_suffix(".tmp").write_text(str(path))
+                os.replace(ready.with_suffix(".tmp"), ready)
+                while True:
+                    time.sleep(1)
+        return out
+
+    xr.Dataset.to_netcdf = to_netcdf
     sites = [site_twin(s, years=0.15 if s == "CN-Cng" else 0.1, seed=1) for s in %r]
-    run_ensemble(sites, Slow(), toy_space(), 6, sys.argv[1], batch_size=2, seed=7, progress=False,
+    run_ensemble(sites, ToyBucketModel(), toy_space(), 6, sys.argv[1], batch_size=2, seed=7, progress=False,
                  group_sites=False)
     """
 ) % (SITES,)
+#: how long the child may take to reach its third batch file: a hung child, not a slow one (no pace is assumed)
+_KILL_TIMEOUT_S = 900
 
 
 def test_killed_run_leaves_only_complete_files(sites, reference, tmp_path):
+    """A run killed while it writes its third batch file leaves the two finished ones and no file under a
+    final name that cannot be read; resuming computes exactly the rest.
+
+    The child stops in the middle of that write (half its bytes on disk) and tells the parent by a file, so
+    the kill lands mid-write on every machine, however loaded: no clock decides how far the run got. A store
+    that wrote in place would leave the half file under its final name, and this test fails.
+    """
     ref, _ = reference
     d = tmp_path / "killed"
+    ready = tmp_path / "writing_batch_3"
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(d)], env=env, cwd=REPO)
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(d), str(ready)], env=env, cwd=REPO)
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline and len(list((d / "runs").glob("*.nc")) if (d / "runs").is_dir() else []) < 2:
+        deadline = time.monotonic() + _KILL_TIMEOUT_S
+        while not ready.is_file():
+            assert proc.poll() is None, f"the ensemble run ended (status {proc.returncode}) before it was killed"
+            assert time.monotonic() < deadline, f"no third batch file after {_KILL_TIMEOUT_S} s"
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
+        if proc.poll() is None:
+            proc.kill()
         proc.wait()
+    half = Path(ready.read_text())
+    assert half.is_file(), "the half-written batch file is gone"
     finished = sorted((d / "runs").glob("*.nc"))
-    assert 2 <= len(finished) < 9, "the run should have been killed part-way"
+    assert half not in finished, f"{half.name}: a half-written file under its final name"
+    assert len(finished) == 2, [p.name for p in finished]
     part = EnsembleStore.open(d, allow_incomplete=True)  # every file under its final name is readable
-    assert part.done.any() and not part.done.all()
+    assert part.done.sum() == 2 * 2  # two batches of two members
     with pytest.raises(DataError, match="incomplete"):
         EnsembleStore.open(d)
     model = ToyBucketModel()
     store = run_ensemble(sites, model, toy_space(), 6, d, batch_size=2, seed=7, progress=False, group_sites=False)
     assert model.calls == 9 - len(finished)
+    assert not half.exists(), "the half-written temporary was not cleaned up"
     for flux in ("Qle", "Qh", "NEE"):
         np.testing.assert_allclose(store.daily[flux], ref.daily[flux], rtol=1e-6)
 
