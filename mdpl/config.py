@@ -123,6 +123,10 @@ class CalibrationConfig:
     screen: bool = True  # Sobol screen through the surrogate: parameters the targets cannot see stay at their PFT defaults
     screen_threshold: float = 0.05  # total-order Sobol index below which a parameter is left at its default
     screen_samples: int = 128  # Saltelli base samples (a power of 2); cost n x (P + 2) surrogate runs per site
+    ridge_hold: bool = False  # of two parameters the targets cannot tell apart but NEE can, hold the NEE-heavier one (mdpl.calibrate.identifiability)
+    ridge_cosine: float = 0.95  # |cosine| of two target patterns above which they form a ridge
+    ridge_moves: float = 0.5  # hold only when the ridge moves the uncalibrated fluxes by this fraction of the held parameter's own effect
+    ridge_dominance: float = 2.0  # ... and the held side is this many times as uncalibrated-heavy per unit target effect
     select: str = "land_model"  # land_model | surrogate: which generator checkpoint is kept (land-model loss on training days, or the surrogate's)
     candidates: int = 4  # generator checkpoints (besides the surrogate's best) checked on the land model; the PFT defaults are always a candidate
     seeds: int = 1  # surrogates and generators trained with this many seeds (seed, seed+1, ...) on one ensemble: the spread
@@ -225,6 +229,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"calibration.select: expected 'land_model' or 'surrogate', got {c.select!r}")
     if not 0.0 <= c.screen_threshold < 1.0:
         raise ConfigError(f"calibration.screen_threshold must lie in [0, 1), got {c.screen_threshold}")
+    if not 0.0 < c.ridge_cosine <= 1.0 or c.ridge_moves < 0.0 or c.ridge_dominance < 1.0:
+        raise ConfigError(f"calibration.ridge_cosine must lie in (0, 1], ridge_moves be >= 0 and ridge_dominance >= 1, "
+                          f"got {c.ridge_cosine}, {c.ridge_moves}, {c.ridge_dominance}")
     if c.screen_samples < 8 or c.screen_samples & (c.screen_samples - 1):
         raise ConfigError(f"calibration.screen_samples must be a power of 2 >= 8, got {c.screen_samples}")
     if not 1 <= c.seeds <= 20:

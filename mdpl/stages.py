@@ -160,15 +160,16 @@ def calibration_stage(source: str, cfg: Config, *, model, datasets, feats, split
         return CalibrationResult.load(d)
     train = [s[0] for s in split]
     priors = default_params(model, feats)
+    allowed, ridges = _ridge_holds(cfg, model, feats, train, store)
     if source in KIND_OF:
         kind = KIND_OF[source]
         res = calibrate_mdpl(surrogates[kind], feats, cfg, train_masks=train, priors=priors, source=source,
-                             progress=progress)
+                             allowed=allowed, progress=progress)
         rounds = int(cfg.calibration.refine_rounds)
         if rounds and store is not None:
             res = _refine(source, kind, res, cfg, model=model, datasets=datasets, feats=feats, train=train,
                           priors=priors, store=store, surrogates=surrogates, refined_dir=refined_dir, device=device,
-                          progress=progress)
+                          allowed=allowed, progress=progress)
         if store is not None and "sensitivity" in res.tables:
             from mdpl.calibrate.sensitivity import agreement, ensemble_first_order
             from mdpl.calibrate.targets import target_basis
@@ -177,18 +178,40 @@ def calibration_stage(source: str, cfg: Config, *, model, datasets, feats, split
             res.tables["sensitivity_lsm"] = lsm
             res.tables["sensitivity_agreement"] = agreement(res.tables["sensitivity"], lsm)
     elif source == "direct":
-        res = calibrate_direct(model, datasets, feats, cfg, train_masks=train, priors=priors, progress=progress)
+        res = calibrate_direct(model, datasets, feats, cfg, train_masks=train, priors=priors, allowed=allowed,
+                               progress=progress)
     elif source == "classical":
-        res = calibrate_classical(model, datasets, feats, cfg, train_masks=train, priors=priors, progress=progress)
+        res = calibrate_classical(model, datasets, feats, cfg, train_masks=train, priors=priors, allowed=allowed,
+                                  progress=progress)
     else:  # pragma: no cover - guarded by the caller
         raise ConfigError(f"unknown parameter source {source!r}")
+    if ridges is not None:
+        res.tables["ridges"] = ridges
     res.save(d)
     mark_done(d, fp)
     return res
 
 
+def _ridge_holds(cfg: Config, model, feats, train, store):
+    """(allowed (n_sites, P) bool or None, ridge table or None): with ``calibration.ridge_hold`` and an ensemble,
+    the parameters :func:`mdpl.calibrate.identifiability.ridge_holds` lets move; the same for every route."""
+    if not getattr(cfg.calibration, "ridge_hold", False) or store is None:
+        return None, None
+    from mdpl.calibrate.identifiability import ridge_holds
+    from mdpl.calibrate.sensitivity import structural_free
+    from mdpl.calibrate.surrogate_route import calibration_tasks
+    from mdpl.calibrate.targets import target_basis
+
+    tasks = list(calibration_tasks(cfg))
+    space = model.parameter_space
+    base = structural_free(space, [str(f.site) for f in feats], tasks)
+    c = cfg.calibration
+    return ridge_holds(store, feats, train, tasks, base, basis=target_basis(cfg), cosine=c.ridge_cosine,
+                       moves=c.ridge_moves, dominance=c.ridge_dominance)
+
+
 def _refine(source, kind, res, cfg: Config, *, model, datasets, feats, train, priors, store, surrogates, refined_dir: Path,
-            device, progress: bool):
+            device, progress: bool, allowed=None):
     """``cfg.calibration.refine_rounds`` rounds of :func:`mdpl.calibrate.refine.refine_round`, each followed by a
     fresh calibration with the refined surrogate; the last surrogate replaces ``surrogates[kind]``."""
     from mdpl.calibrate.refine import refine_round
@@ -206,7 +229,8 @@ def _refine(source, kind, res, cfg: Config, *, model, datasets, feats, train, pr
                                   kind=kind, n_members=c.refine_members, spread=c.refine_spread, seed=cfg.seed + k,
                                   ensemble_kw=ens_kw, device=device, progress=progress)
         sur.freeze()
-        res = calibrate_mdpl(sur, feats, cfg, train_masks=train, priors=priors, source=source, progress=progress)
+        res = calibrate_mdpl(sur, feats, cfg, train_masks=train, priors=priors, source=source, allowed=allowed,
+                             progress=progress)
     sur.save(refined_dir / "surrogate")
     surrogates[kind] = sur
     res.info["refine_rounds"] = int(c.refine_rounds)

@@ -60,9 +60,13 @@ def calibrate_classical(
     window_days: int | None = None,
     train_masks: Sequence | None = None,
     priors: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
     progress: bool = True,
 ) -> CalibrationResult:
-    """Minimise the multi-task loss per site with CMA-ES ('cmaes') or differential evolution ('de')."""
+    """Minimise the multi-task loss per site with CMA-ES ('cmaes') or differential evolution ('de').
+
+    ``allowed``: (n_sites, P) bool, parameters that may move at all; the rest stay at the prior.
+    """
     space = model.parameter_space
     method = method or cfg.calibration.classical_method
     if method not in ("cmaes", "de"):
@@ -78,6 +82,8 @@ def calibrate_classical(
     pri = priors_of(space, features_list, priors)
     u0 = np.clip(np.asarray(space.to_unit(pri), float), 0.0, 1.0)
     free = structural_free(space, problem.sites, list(weights))  # what the targets cannot reach stays at the prior
+    if allowed is not None:
+        free &= np.asarray(allowed, bool)
     if not free.any(1).all():
         raise ConfigError(f"classical calibration: no parameter of the model can change the calibrated fluxes "
                           f"{sorted(weights)}")

@@ -44,6 +44,7 @@ def calibrate_direct(
     mode: str | None = None,
     epochs: int | None = None,
     window_days: int | None = None,
+    allowed: np.ndarray | None = None,
     progress: bool = True,
 ) -> CalibrationResult:
     """Train a generator through ``model.simulate`` (gradients through the land model) on observed daily fluxes.
@@ -51,6 +52,8 @@ def calibrate_direct(
     ``model``: a differentiable land model (``parameter_space``, ``simulate``);
     ``datasets``/``features_list``: the sites' canonical Datasets and their
     :class:`SiteFeatures`, same order. Budget defaults from :func:`direct_budget`.
+    ``allowed``: (n_sites, P) bool, parameters that may move at all (e.g. after
+    :func:`mdpl.calibrate.identifiability.ridge_holds`); the rest stay at the prior.
     """
     space = model.parameter_space
     mode = mode or cfg.calibration.mode
@@ -68,6 +71,8 @@ def calibrate_direct(
         return [runs[0] for runs in problem.simulate(theta[:, None, :])]  # the model casts to its own dtype
 
     free = structural_free(space, problem.sites, list(weights))
+    if allowed is not None:
+        free &= np.asarray(allowed, bool)
     torch.manual_seed(int(cfg.seed))
     gens = build_generators(len(features_list), inputs, space, mode=mode, hidden=cfg.calibration.hidden_size)
     t0 = time.perf_counter()

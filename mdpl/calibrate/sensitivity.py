@@ -165,6 +165,29 @@ def structural_free(space, sites: Sequence[str], tasks: Sequence[str]) -> np.nda
     return free_mask(None, sites, space.names, tasks, 0.0, getattr(space, "reaches", None))
 
 
+def site_ensemble(store, features, train, fluxes: Sequence[str], basis="observed"):
+    """One site's ensemble on its own day axis: (u (members, P) unit cube, sims {flux: (members, days)},
+    obs, mask), the days outside the ensemble's span masked out; None when the store lacks the site.
+
+    The ensemble may cover only part of the record (``ensemble.span: train``): its days are aligned to the
+    site's. Only members that were run count.
+    """
+    site = str(features.site)
+    if site not in store.sites:
+        return None
+    i = store.site_index(site)
+    ok = store.done[i] if getattr(store, "done", None) is not None else np.ones(store.params.shape[1], bool)
+    u = np.asarray(_cube(store.space).to_unit(np.asarray(store.params[i][ok], float)), float)
+    obs, mask = site_observations(features, train, [k for k in fluxes if k in store.daily], basis)
+    run_days = pd.DatetimeIndex(store.features[site].days) if site in store.features else pd.DatetimeIndex(features.days)
+    pos = pd.DatetimeIndex(features.days).get_indexer(run_days[: int(store.n_days[i])])
+    inside = pos >= 0
+    obs = {k: np.where(inside, v[np.maximum(pos, 0)], np.nan) for k, v in obs.items()}
+    mask = {k: inside & v[np.maximum(pos, 0)] for k, v in mask.items()}
+    sims = {k: np.asarray(store.daily[k][i][ok][:, : len(pos)], float) for k in obs}
+    return u, sims, obs, mask
+
+
 def ensemble_first_order(store, features_list: Sequence, train_masks: Sequence, *, basis="observed", n_bins: int = 8,
                          fluxes: Sequence[str] = REPORTED_FLUXES) -> pd.DataFrame:
     """Given-data first-order indices from the land model's own ensemble runs (a check of the surrogate's).
@@ -176,24 +199,14 @@ def ensemble_first_order(store, features_list: Sequence, train_masks: Sequence, 
     """
     rows = []
     space = store.space
-    cube = _cube(space)
     for f, train in zip(features_list, train_masks):
-        site = str(f.site)
-        if site not in store.sites:
+        got = site_ensemble(store, f, train, [k for k in fluxes if k in store.daily], basis)
+        if got is None:
             continue
-        i = store.site_index(site)
-        ok = store.done[i] if getattr(store, "done", None) is not None else np.ones(store.params.shape[1], bool)
-        u = np.asarray(cube.to_unit(np.asarray(store.params[i][ok], float)), float)
-        obs, mask = site_observations(f, train, [k for k in fluxes if k in store.daily], basis)
-        # the ensemble may cover only part of the record (ensemble.span: train): align its days to the site's
-        run_days = pd.DatetimeIndex(store.features[site].days) if site in store.features else pd.DatetimeIndex(f.days)
-        pos = pd.DatetimeIndex(f.days).get_indexer(run_days[: int(store.n_days[i])])
-        inside = pos >= 0
-        obs = {k: np.where(inside, v[np.maximum(pos, 0)], np.nan) for k, v in obs.items()}
-        mask = {k: inside & v[np.maximum(pos, 0)] for k, v in mask.items()}
+        u, sims, obs, mask = got
+        site = str(f.site)
         for k in obs:
-            sim = torch.as_tensor(store.daily[k][i][ok][:, : len(pos)])
-            terms = loss_terms({k: sim}, {k: obs[k]}, {k: mask[k]})
+            terms = loss_terms({k: torch.as_tensor(sims[k])}, {k: obs[k]}, {k: mask[k]})
             if k not in terms:  # fewer than two measured training days of this flux
                 continue
             y = terms[k]

@@ -54,6 +54,7 @@ def calibrate_with_surrogate(
     mode: str | None = None,
     epochs: int | None = None,
     source: str | None = None,
+    allowed: np.ndarray | None = None,
     progress: bool = True,
 ) -> CalibrationResult:
     """Train a generator so ``surrogate(forcing, g(x))`` fits observed daily fluxes on training days.
@@ -63,7 +64,8 @@ def calibrate_with_surrogate(
     ``priors``: (n_sites, P) physical parameters g starts from (default: PFT
     defaults). ``mode``: 'site' | 'pft' | 'all' (default ``cfg.calibration.mode``).
     Uses ``cfg.calibration`` (task weights, epochs, learning rate, hidden size),
-    ``target_basis(cfg)`` and ``cfg.seed``.
+    ``target_basis(cfg)`` and ``cfg.seed``. ``allowed``: (n_sites, P) bool, parameters that may
+    move at all (:func:`mdpl.calibrate.identifiability.ridge_holds`), on top of the screen.
     """
     space = surrogate.space
     mode = mode or cfg.calibration.mode
@@ -100,6 +102,10 @@ def calibrate_with_surrogate(
                                    seed=cfg.seed)
         free = free_mask(sensitivity, [str(f.site) for f in features_list], space.names, list(weights),
                          c.screen_threshold, getattr(space, "reaches", None))
+    if allowed is not None:
+        allowed = np.asarray(allowed, bool)
+        free = allowed.copy() if free is None else free & allowed
+    if sensitivity is not None:
         sensitivity = sensitivity.assign(calibrated=[bool(free[[str(f.site) for f in features_list].index(r.site),
                                                                  space.names.index(r.parameter)])
                                                      for r in sensitivity.itertuples()])
