@@ -50,6 +50,7 @@ from pathlib import Path
 import pandas as pd
 
 from mdpl import plots
+from mdpl.calibrate.identifiability import held_by_site
 from mdpl.ensemble import EnsembleStore
 from mdpl.evaluate.parameters import bound_hits, learned_unit_positions
 from mdpl.evaluate.records import evaluation_period, metric_table, win_rates
@@ -91,6 +92,11 @@ cap.table(plots.styled_table(nee, caption=f"NEE skill, daily, {period} period", 
 # calibrated flux at a site is left at its PFT default there: the targets
 # cannot see it, so only surrogate noise could move it. The land model's own
 # ensemble checks the ranking (first-order indices from its runs).
+#
+# The screen cannot see two parameters that move the targets the same way.
+# Where the land model's ensemble shows such a ridge (Vcmax25 against the
+# stomatal slope, typically) and moving along it changes NEE, the NEE-heavier
+# side is held at its PFT default too (`calibration.ridge_hold`).
 
 # %%
 si = study.sensitivity("mdpl")
@@ -102,7 +108,10 @@ if len(si):
                     "their PFT default at that site (below the threshold for Qle and Qh). NEE is shown, not calibrated.")
     fixed = study.calibrations["mdpl"].info.get("fixed_parameters", {})
     agree = study.calibrations["mdpl"].tables.get("sensitivity_agreement")
-    text = [f"- **{s}**: left at default: {', '.join(v) if v else 'none'}" for s, v in fixed.items() if s in shown]
+    ridges = held_by_site(study.calibrations["mdpl"].tables.get("ridges"))
+    text = [f"- **{s}**: left at default: {', '.join(v) if v else 'none'}"
+            + (f"; of these, on a ridge the targets cannot resolve: {'; '.join(ridges[s])}" if s in ridges else "")
+            for s, v in fixed.items() if s in shown]
     if agree is not None and len(agree):
         text.append(f"- Surrogate vs land-model first-order ranking (Spearman, median over sites and fluxes): "
                     f"{agree.spearman_s1.median():.2f}")

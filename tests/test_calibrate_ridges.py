@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mdpl.calibrate.identifiability import ridge_holds, ridge_pairs
+from mdpl.calibrate.identifiability import held_by_site, ridge_holds, ridge_pairs
 from mdpl.calibrate.sensitivity import _cube
 from mdpl.calibrate.surrogate_route import calibrate_mdpl
 from mdpl.config import Config, ConfigError
@@ -109,6 +109,7 @@ def test_ridge_holds_finds_the_assimilation_slope_ridge_in_an_ensemble():
     held = table[table.hold]
     assert sorted(held.site) == ["A", "B"] and set(held.held) == {"v"} and set(held.kept) == {"m"}
     assert (held.cosine > 0.99).all()
+    assert [k for k in held_by_site(table)] == ["A", "B"] and held_by_site(table)["A"][0].startswith("v (carried by m")
     # NEE as a target: nothing is uncalibrated, so the ridge is resolved by the data and nothing is held
     free, table = ridge_holds(store, feats, train, ["Qle", "Qh", "NEE"], np.ones((2, 5), bool))
     assert free.all() and table.empty

@@ -139,3 +139,12 @@ def ridge_holds(store, features_list: Sequence, train_masks: Sequence, tasks: Se
             rows.append({"site": str(f.site), **r})
     table = pd.DataFrame(rows, columns=list(RIDGE_COLUMNS) + ["hold"])
     return free, table
+
+
+def held_by_site(table: pd.DataFrame | None) -> dict[str, list[str]]:
+    """Per site: 'held (carried by kept, |cos| c)' for each ridge that held a parameter (for the book's text)."""
+    if table is None or len(table) == 0:
+        return {}
+    held = table[table["hold"].astype(bool)]
+    return {str(s): [f"{r.held} (carried by {r.kept}, |cos| {abs(r.cosine):.2f})" for r in g.itertuples()]
+            for s, g in held.groupby("site")}
