@@ -35,7 +35,10 @@ RTOL = 0.005  # 0.5 %: arithmetic reordering passes, a change of physics does no
 DEFAULT_SCALE = 1.0
 
 
-def _skill(real_data_dir, scale: float = DEFAULT_SCALE) -> dict:
+def _skill(real_data_dir, scale: float | None = None) -> dict:
+    """Daily Qle/Qh records at the PFT defaults times ``scale`` (default :data:`DEFAULT_SCALE`, read at call
+    time so that setting it breaks the test)."""
+    scale = DEFAULT_SCALE if scale is None else scale
     cfg = load_config()
     cfg.lsm.spinup_max_years = 0
     cfg.lsm.compile = "off"
