@@ -41,13 +41,10 @@ def environment_info() -> dict[str, Any]:
         info["memory_gib"] = round(pages * size / 2**30, 1)
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
         info["memory_gib"] = None
-    try:
-        import torch
+    import torch  # a dependency of mdpl: no fallback that would hide a broken install
 
-        info["torch_threads"] = torch.get_num_threads()
-        info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    except ImportError:  # pragma: no cover
-        info["gpu"] = "unknown"
+    info["torch_threads"] = torch.get_num_threads()
+    info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     info["packages"] = package_versions()
     return info
 

@@ -149,8 +149,26 @@ def test_values_that_pass_the_types_but_make_no_sense_are_one_config_error(raw, 
 
 
 def test_every_shipped_default_still_validates():
-    config_from_dict({})
+    """The built-in defaults and every configuration the repository ships pass the range checks (a check that
+    refused one would fail here, naming the file), and a file's values are the ones it states."""
+    import yaml
+
+    from mdpl.config import Config, load_config
+
+    assert config_from_dict({}) == Config()
     config_from_dict({"calibration": {"patience": None, "task_weights": {"Qle": 1.0, "Qh": 0.0, "NEE": 0.5}}})
+    repo = Path(__file__).resolve().parent.parent
+    shipped = sorted((repo / "configs").glob("*.yaml")) + [repo / "tests" / "book_tiny.yaml"]
+    assert len(shipped) >= 3
+    for path in shipped:
+        cfg = load_config(path)
+        raw = yaml.safe_load(path.read_text()) or {}
+        for section, values in raw.items():
+            if isinstance(values, dict):
+                for key, value in values.items():
+                    assert getattr(getattr(cfg, section), key) == value, (path.name, section, key)
+            else:
+                assert getattr(cfg, section) == values, (path.name, section)
 
 
 # -- item 7: one line and exit 2 instead of a traceback ---------------------------------------------
