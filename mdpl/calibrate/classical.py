@@ -29,6 +29,10 @@ from mdpl.calibrate.targets import multitask_loss
 from mdpl.errors import ConfigError
 
 
+#: CMA-ES initial step size in the unit cube (a fifth of each parameter's range)
+CMA_SIGMA0 = 0.2
+
+
 def classical_budget(cfg) -> tuple[int, int]:
     """(land-model evaluations per site, window days; 0 = whole record) for ``cfg.mode``."""
     c = cfg.calibration
@@ -95,7 +99,7 @@ def calibrate_classical(
 
         popsize = 4 + int(3 * math.log(max(int(free.sum(1).max()), 2)))
         n_gen = max(1, evals // popsize)
-        es = [cma.CMAEvolutionStrategy(u0[i, free[i]], 0.2, {"bounds": [0.0, 1.0], "popsize": popsize,
+        es = [cma.CMAEvolutionStrategy(u0[i, free[i]], CMA_SIGMA0, {"bounds": [0.0, 1.0], "popsize": popsize,
                                                               "seed": int(cfg.seed) + 1 + i, "verbose": -9})
               for i in range(n_sites)]
         best_u = u0.copy()

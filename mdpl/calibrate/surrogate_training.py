@@ -29,6 +29,12 @@ from mdpl.models.surrogate import build_surrogate
 
 #: a statistic's standard deviation below this is taken as 1 (a constant input is centred, not scaled up)
 _STD_FLOOR = 1e-6
+#: the warm-up lasts 1/20 (5 %) of the optimiser steps
+WARMUP_STEPS_DIVISOR = 20
+#: the cosine schedule ends at this fraction of the learning rate
+LR_FLOOR = 0.05
+#: probability that a training window starts on the record's first day (the state's spin-up is learnt too)
+P_WINDOW_AT_START = 0.25
 
 
 def _mean_std(x: np.ndarray, axis) -> tuple[np.ndarray, np.ndarray]:
@@ -229,11 +235,13 @@ def _site_tensors(sur: TrainedSurrogate, store, feats, tasks, norm: Normalisatio
 
 
 def _optimiser(model, cfg, n_steps: int):
-    """AdamW with a linear warm-up over the first 5 % of steps and a cosine decay to 5 % of the learning rate."""
+    """AdamW with a linear warm-up over the first 5 % of steps (:data:`WARMUP_STEPS_DIVISOR`) and a cosine decay
+    to 5 % of the learning rate (:data:`LR_FLOOR`)."""
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    warm = max(1, n_steps // 20)
+    warm = max(1, n_steps // WARMUP_STEPS_DIVISOR)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: min(1.0, (i + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(i, n_steps) / n_steps)))
+        opt, lambda i: min(1.0, (i + 1) / warm)
+        * (LR_FLOOR + (1.0 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * min(i, n_steps) / n_steps)))
     )
     return opt, sched
 
@@ -285,7 +293,8 @@ class _Batches:
             forcing, doy, static, u, y = self.data[i]
             t_i = forcing.shape[1]
             length = t_i if self.window <= 0 else min(self.window, t_i)
-            s0 = 0 if (length == t_i or self.rng.random() < 0.25) else int(self.rng.integers(0, t_i - length + 1))
+            at_start = length == t_i or self.rng.random() < P_WINDOW_AT_START
+            s0 = 0 if at_start else int(self.rng.integers(0, t_i - length + 1))
             idx = torch.as_tensor(self.members(i), device=self.device)
             yy = y[idx, s0 : s0 + length].clone()
             if s0 > 0:

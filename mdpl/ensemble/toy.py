@@ -27,6 +27,10 @@ from mdpl.data.features import site_features
 
 SIGMA = 5.670374e-8  # W m-2 K-4
 LAMBDA = 2.45e6  # J kg-1
+#: Tetens' saturation vapour pressure as in FAO-56 (Allen et al. 1998, eq. 11): e0 (Pa), a (1), b (degC); the
+#: slope's numerator (degC, ~ a b, eq. 13); the psychrometric constant near sea level (Pa K-1)
+TETENS_ES0_PA, TETENS_A, TETENS_B_C, FAO56_SLOPE_C = 610.8, 17.27, 237.3, 4098.0
+PSYCHROMETRIC_PA_K = 66.0
 
 
 def toy_space():
@@ -72,8 +76,9 @@ class ToyBucketModel:
         precip = f.forcing_var("Precip")
         rn = (1.0 - alb) * sw + lw - SIGMA * ta**4  # (n, days)
         tc = ta - 273.15
-        delta = 4098.0 * 610.8 * np.exp(17.27 * tc / (tc + 237.3)) / (tc + 237.3) ** 2
-        pet = np.maximum(rn, 0.0) * delta / (delta + 66.0)
+        # slope of the saturation vapour pressure curve (Pa K-1), FAO-56 eq. 13 (Tetens)
+        delta = FAO56_SLOPE_C * TETENS_ES0_PA * np.exp(TETENS_A * tc / (tc + TETENS_B_C)) / (tc + TETENS_B_C) ** 2
+        pet = np.maximum(rn, 0.0) * delta / (delta + PSYCHROMETRIC_PA_K)
         n, t = rn.shape
         qle = np.empty((n, t))
         w = 0.5 * cap[:, 0]
