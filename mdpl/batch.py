@@ -51,17 +51,22 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
 
 
 @contextlib.contextmanager
-def kernel_environment():
+def kernel_environment(threads: int | None = None):
     """Environment for executing notebooks: no progress bars, Agg backend, no tqdm widget warning.
 
     Kernels inherit this process's environment, so set it around papermill
-    calls and restore it after.
+    calls and restore it after. ``threads``: also cap the kernels' OpenMP/BLAS
+    threads (kernels that run side by side; None leaves them as they are).
     """
-    keys = ("TQDM_DISABLE", "MPLBACKEND", "PYTHONWARNINGS")
+    from mdpl.workers import THREAD_VARS
+
+    keys = ("TQDM_DISABLE", "MPLBACKEND", "PYTHONWARNINGS", *THREAD_VARS)
     old = {k: os.environ.get(k) for k in keys}
     warn = "ignore:IProgress not found"  # tqdm.auto in a kernel without ipywidgets
     os.environ.update({"TQDM_DISABLE": "1", "MPLBACKEND": "Agg",
                        "PYTHONWARNINGS": ",".join(w for w in (old["PYTHONWARNINGS"], warn) if w)})
+    if threads is not None:
+        os.environ.update({k: str(int(threads)) for k in THREAD_VARS})
     try:
         yield
     finally:

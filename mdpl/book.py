@@ -14,6 +14,12 @@ What ``make book`` runs. Steps:
 6. execute each chapter listed in ``book/_toc.yml`` as ``generated/NN_name``
    from ``notebooks/NN_name.py`` with papermill (kernel ``python3``, progress
    bars off), writing ``book/generated/NN_name.ipynb`` atomically;
+
+with ``--jobs`` >= 2 (default on two cores or more) steps 2-6 overlap on
+worker lanes (:mod:`mdpl.workers`): the study's independent stages side by
+side, the transfer in the study's second lane once its surrogate is trained,
+the benchmark in this process while the chapters that do not read it
+execute, chapters two at a time;
 7. write ``generated/reproducibility.md`` (environment, versions, hardware,
    run times, seeds) and run ``jupyter-book build book/`` (the book never
    re-executes notebooks); print where the HTML is.
@@ -24,6 +30,7 @@ The table of contents is the single list of chapters: a chapter not in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
@@ -33,6 +40,7 @@ from pathlib import Path
 
 import yaml
 
+from mdpl import workers
 from mdpl.errors import ConfigError, MdplError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +128,86 @@ def execute_notebook(src: Path, dest: Path, parameters: dict, *, kernel_name: st
     return time.perf_counter() - t0
 
 
+def needs_transfer(src: Path) -> bool:
+    """Whether chapter notebook ``src`` reads the transfer experiment (:mod:`mdpl.transfer`): it waits for it."""
+    text = Path(src).read_text(encoding="utf-8")
+    return "mdpl.transfer" in text or "transfer_table" in text
+
+
+def needs_benchmark(src: Path) -> bool:
+    """Whether chapter notebook ``src`` reads the benchmark table (``benchmark/benchmark.csv``): it waits for it."""
+    text = Path(src).read_text(encoding="utf-8")
+    return "benchmark_table" in text or "benchmark.csv" in text
+
+
+def _chapter_job(name: str, src: Path, dest: Path, parameters: dict) -> tuple[str, float]:
+    """One chapter in a worker lane: ``(name, wall seconds)``; a failure raises naming the notebook."""
+    return name, execute_notebook(src, dest, parameters)
+
+
+def execute_chapters(todo: list[tuple[str, Path]], gen: Path, params: dict, *, lanes=None, jobs: int = 1,
+                     gates=()) -> tuple[dict[str, float], dict]:
+    """Execute every ``(name, source)`` chapter into ``gen/name.ipynb``; ``({name: wall s}, {gate: its value})``.
+
+    ``gates``: ``(name, needs, wait)`` triples: the chapters for which
+    ``needs(source)`` holds start only after ``wait()`` has returned (it
+    runs the benchmark in this process, or waits for the transfer's lane).
+    Without ``lanes`` (a :func:`mdpl.workers.pool`) every gate first, then
+    the chapters one after another, in order. With lanes, the chapters no
+    gate holds back start at once, as many at a time as the pool has
+    workers, while this process waits on the gates in turn. Every chapter
+    runs even when another fails; then one :class:`mdpl.MdplError` names each
+    chapter that failed and why. The executed notebooks are the same either
+    way (each runs in a kernel of its own).
+    """
+    from concurrent.futures import as_completed
+
+    from tqdm.auto import tqdm
+
+    if lanes is None:
+        values = {g: wait() for g, _, wait in gates}
+        out = {}
+        for name, src in tqdm(todo, desc="executing chapters", unit="notebook"):
+            out[name] = execute_notebook(src, gen / f"{name}.ipynb", params)
+        return out, values
+    held = {name: [g for g, needs, _ in gates if needs(src)] for name, src in todo}
+    futures = {lanes.submit(_chapter_job, n, s, gen / f"{n}.ipynb", params): n for n, s in todo if not held[n]}
+    values: dict = {}
+    try:
+        for g, _, wait in gates:
+            values[g] = wait()
+            ready = [(n, s) for n, s in todo if held[n] and all(x in values for x in held[n])]
+            for n, s in ready:
+                futures[lanes.submit(_chapter_job, n, s, gen / f"{n}.ipynb", params)] = n
+                held[n] = []
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
+    done: dict[str, float] = {}
+    failed: dict[str, str] = {}
+    for f in tqdm(as_completed(futures), total=len(futures), desc=f"executing chapters ({jobs} at a time)",
+                  unit="notebook"):
+        name = futures[f]
+        try:
+            done[name] = f.result()[1]
+        except Exception as e:  # noqa: BLE001 - every chapter's failure is reported, none lost
+            failed[name] = str(e) or type(e).__name__
+    if failed:
+        raise MdplError("; ".join(f"chapter {n} failed: {failed[n]}" for n, _ in todo if n in failed))
+    return {n: done[n] for n, _ in todo}, values
+
+
+def _transfer_lane_timed(cfg, out: Path) -> dict[str, float]:
+    """The real-data transfer experiment in the study's second lane: ``{'transfer_s': wall s}``."""
+    return {"transfer_s": ensure_transfer(None, cfg, out, "real")}
+
+
+def _transfer_lane(cfg, out: Path, source: str) -> float:
+    """:func:`ensure_transfer` in a worker lane (the study's sites from its ensemble store)."""
+    return ensure_transfer(None, cfg, out, source)
+
+
 #: cell tags that already decide how a cell's source shows
 _SOURCE_TAGS = {"hide-input", "remove-input", "remove-cell", "hide-cell"}
 
@@ -183,7 +271,7 @@ def _same_config(cfg, path: Path) -> bool:
     return saved == now
 
 
-def ensure_study(cfg, out: Path, *, study_dir: str | os.PathLike | None = None):
+def ensure_study(cfg, out: Path, *, study_dir: str | os.PathLike | None = None, jobs: int = 1):
     """The finished study the chapters read: ``(StudyResult, data source, wall seconds)``.
 
     ``study_dir``: an existing study, loaded as is (nothing recomputed).
@@ -191,6 +279,8 @@ def ensure_study(cfg, out: Path, *, study_dir: str | os.PathLike | None = None):
     stage in ``out``); with no data the embedded synthetic default runs the
     twin experiment (observations = land model at hidden parameters plus
     noise), reused when ``out`` already holds one made with this configuration.
+    ``jobs``: worker lanes for the real-data study's independent stages
+    (:func:`mdpl.study.run_study`).
     """
     from mdpl.presentation import study_source
     from mdpl.study import load_study, run_study
@@ -211,7 +301,9 @@ def ensure_study(cfg, out: Path, *, study_dir: str | os.PathLike | None = None):
             study = load_study(out)
     else:
         del sites
-        study = run_study(cfg, out)
+        # the transfer needs only the multi-task surrogate: with lanes it runs in the study's second lane
+        after = [(_transfer_lane_timed, (cfg, out))] if "mdpl" in cfg.calibration.sources else []
+        study = run_study(cfg, out, jobs=jobs, lane_after=after)
     return study, study_source(study), time.perf_counter() - t0
 
 
@@ -256,6 +348,9 @@ def ensure_benchmark(study, cfg, out: Path, source: str) -> float:
 def ensure_transfer(study, cfg, out: Path, source: str) -> float:
     """Run (or reuse) the leave-one-site-out transfer experiment (:mod:`mdpl.transfer`) for chapter 6.
 
+    ``study``: the finished study (its sites), or None for the sites of its
+    ensemble store (a worker lane, before the study has finished).
+
     Needs the study's forcing: the real files, or the synthetic default the
     twin ran on. A study on directly supplied datasets is reused only if its
     transfer results already exist. Returns wall seconds.
@@ -267,17 +362,19 @@ def ensure_transfer(study, cfg, out: Path, source: str) -> float:
         return 0.0
     from mdpl.ensemble import EnsembleStore
 
-    features = EnsembleStore.open(out / "ensemble").features
+    store = EnsembleStore.open(out / "ensemble")
+    features = store.features
     if not groups_of(features):
         return 0.0
+    sites = list(study.sites) if study is not None else list(store.sites)
     if source == "real":
         from mdpl.data import load_sites
 
-        datasets = load_sites(cfg.data.data_dir, list(study.sites))
+        datasets = load_sites(cfg.data.data_dir, sites)
     elif source == "synthetic" and not (out / "transfer" / "stage.json").is_file():
         from mdpl.data.synthetic import default_sites
 
-        datasets = default_sites(years=cfg.data.synthetic_years, seed=cfg.seed, sites=list(study.sites))
+        datasets = default_sites(years=cfg.data.synthetic_years, seed=cfg.seed, sites=sites)
     else:
         datasets = []  # reuse what is there (or nothing, for directly supplied data)
     try:
@@ -291,10 +388,14 @@ def ensure_transfer(study, cfg, out: Path, source: str) -> float:
 def run_book(*, mode: str | None = None, config: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
              book_dir: str | os.PathLike = BOOK_DIR, notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
              build: bool = True, strict: bool = False, only: list[str] | None = None,
-             command: str | None = None, study_dir: str | os.PathLike | None = None) -> dict:
-    """Do all of ``mdpl book``; return ``{'html': index path or None, 'timings': {...}, 'source': ...}``."""
-    from tqdm.auto import tqdm
+             command: str | None = None, study_dir: str | os.PathLike | None = None, jobs: int | None = None) -> dict:
+    """Do all of ``mdpl book``; return ``{'html': index path or None, 'timings': {...}, 'source': ...}``.
 
+    ``jobs``: worker lanes for independent work (:mod:`mdpl.workers`; default
+    :func:`mdpl.workers.default_jobs`): the study's independent stages, the
+    transfer beside the benchmark, chapters ``jobs`` at a time. 1 runs
+    everything in order in this process. The outputs are the same either way.
+    """
     from mdpl.batch import _atomic_write_text, git_commit, kernel_environment
     from mdpl.config import config_to_dict, default_data_dir, load_config, save_config
     from mdpl.presentation import data_banner
@@ -303,6 +404,7 @@ def run_book(*, mode: str | None = None, config: str | os.PathLike | None = None
     from mdpl.io import check_output_dir
 
     book = Path(book_dir)
+    jobs = workers.default_jobs() if jobs is None else workers.check_jobs(jobs)
     cfg = load_config(config, mode=mode)  # mode None: what the YAML (or the default) says
     todo = chapters(book, notebooks_dir)  # every check before anything is written
     if only:
@@ -323,21 +425,28 @@ def run_book(*, mode: str | None = None, config: str | os.PathLike | None = None
     cfg_path = save_config(cfg, book / GENERATED / "config.yaml")  # what the chapters load
 
     timings: dict[str, float] = {}
-    study, source, timings["study (run or load from cache)"] = ensure_study(cfg, out_dir, study_dir=study_dir)
+    study, source, timings["study (run or load from cache)"] = ensure_study(cfg, out_dir, study_dir=study_dir, jobs=jobs)
     sites = list(study.sites)
-    timings["benchmark (run or load from cache)"] = ensure_benchmark(study, cfg, out_dir, source)
-    timings["transfer (run or load from cache)"] = ensure_transfer(study, cfg, out_dir, source)
-    timings.update({f"study stage {k.removesuffix('_s')}": float(v) for k, v in study.timings.items()})
     gen = book / GENERATED
-    banner = data_banner(source, sites, cfg.data.data_dir)
-    _atomic_write_text(gen / "banner.md", banner)
     params = {
         "sites": list(cfg.data.sites), "mode": cfg.mode, "device": cfg.device, "seed": cfg.seed,
         "data_dir": cfg.data.data_dir or "", "out_dir": str(out_dir.resolve()), "config": str(cfg_path.resolve()),
     }
-    with kernel_environment():
-        for name, src in tqdm(todo, desc="executing chapters", unit="notebook"):
-            timings[f"chapter {name}"] = execute_notebook(src, gen / f"{name}.ipynb", params)
+    banner = data_banner(source, sites, cfg.data.data_dir)
+    _atomic_write_text(gen / "banner.md", banner)
+    with kernel_environment(threads=1 if jobs > 1 else None), \
+            (workers.pool(jobs) if jobs > 1 else contextlib.nullcontext()) as lanes:
+        # with lanes: the transfer in one (a cache hit when the study's second lane ran it), the benchmark in
+        # this process, the chapters that read neither in the lanes meanwhile
+        transfer_job = lanes.submit(_transfer_lane, cfg, out_dir, source) if lanes is not None else None
+        gates = [("benchmark", needs_benchmark, lambda: ensure_benchmark(study, cfg, out_dir, source)),
+                 ("transfer", needs_transfer,
+                  transfer_job.result if transfer_job is not None else lambda: ensure_transfer(study, cfg, out_dir, source))]
+        chapter_s, gate_s = execute_chapters(todo, gen, params, lanes=lanes, jobs=jobs, gates=gates)
+    timings["benchmark (run or load from cache)"] = gate_s["benchmark"]
+    timings["transfer (run or load from cache)"] = gate_s["transfer"]
+    timings.update({f"study stage {k.removesuffix('_s')}": float(v) for k, v in study.timings.items()})
+    timings.update({f"chapter {n}": v for n, v in chapter_s.items()})
     cmd = command or (f"mdpl book --mode {cfg.mode}" + (f" --config {config}" if config else ""))
     page = reproducibility_markdown(env=environment_info(), config=config_to_dict(cfg), timings=timings,
                                     data_source=source, sites=sites, git_commit=git_commit(), command=cmd,
@@ -381,13 +490,17 @@ def register(subparsers) -> None:
     p.add_argument("--only", nargs="+", default=None, metavar="CHAPTER", help="execute only these chapters")
     p.add_argument("--no-build", action="store_true", help="execute notebooks but do not build the HTML")
     p.add_argument("--strict", action="store_true", help="fail on any Sphinx warning (-W)")
+    p.add_argument("--jobs", default=None, metavar="N",
+                   help=f"independent stages and chapters N at a time in worker processes, one torch thread each "
+                        f"(default ${workers.JOBS_ENV} or min(2, cores); 1: all in order in this process)")
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
     cmd = "mdpl book " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else None
     res = run_book(mode=args.mode, config=args.config, out=args.out, book_dir=args.book_dir, build=not args.no_build,
-                   strict=args.strict, only=args.only, command=cmd, study_dir=args.study_dir)
+                   strict=args.strict, only=args.only, command=cmd, study_dir=args.study_dir,
+                   jobs=args.jobs)
     for k, v in res["timings"].items():
         print(f"{k}: {v:.1f} s")
     print(f"data: {res['source']} ({', '.join(res['sites'])}); study outputs in {res['out']}")

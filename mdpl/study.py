@@ -240,8 +240,94 @@ def _seeded_calibrations(cfg: Config, sources, store, *, model, datasets, feats,
     return out_cals
 
 
+#: routes that run the land model itself and need no ensemble: they can run beside it
+LAND_ROUTES = ("direct", "classical")
+#: the surrogate kind whose training and calibrations go to the second lane (the cheaper of the two)
+LANE_KIND = "multitask"
+
+
+def _lane_land_routes(routes, cfg: Config, datasets, feats, split, out: Path, fps: dict, device) -> dict[str, float]:
+    """Worker lane: the land-model routes (direct, classical) into their caches; {timing key: wall s}."""
+    model = make_model(cfg, device)
+    timings = {}
+    for src in routes:
+        t = time.perf_counter()
+        calibration_stage(src, cfg, model=model, datasets=datasets, feats=feats, split=split, surrogates={}, out=out,
+                          fp=fps["calibration"][src], progress=False, store=None, device=device)
+        timings[f"calibrate_{src}_s"] = time.perf_counter() - t
+    return timings
+
+
+def _lane_surrogate_routes(kind: str, routes, cfg: Config, datasets, feats, split, out: Path, fps: dict,
+                           device) -> dict[str, float]:
+    """Worker lane: one surrogate kind (trained, fidelity report) and the routes through it, into their caches."""
+    from mdpl.ensemble import EnsembleStore
+
+    store = EnsembleStore.open(out / "ensemble")
+    timings: dict[str, float] = {}
+    surrogates = _surrogates(cfg, store, [kind], out, device, False, fps, timings)
+    model = make_model(cfg, device)
+    for src in routes:
+        t = time.perf_counter()
+        calibration_stage(src, cfg, model=model, datasets=datasets, feats=feats, split=split, surrogates=surrogates,
+                          out=out, fp=fps["calibration"][src], progress=False, store=store, device=device)
+        timings[f"calibrate_{src}_s"] = time.perf_counter() - t
+    return timings
+
+
+def _run_in_lanes(cfg: Config, sources, need_kinds, *, model, datasets, feats, split, out: Path, fps: dict, device,
+                  progress: bool, after=()) -> dict[str, float]:
+    """Fill the caches of the ensemble, the surrogates and the calibrations on two lanes; {timing key: wall s}.
+
+    This process runs the ensemble, then the surrogate kind(s) other than
+    :data:`LANE_KIND` and their routes; one worker (:mod:`mdpl.workers`)
+    runs the land-model routes beside the ensemble (they do not read it),
+    then :data:`LANE_KIND` and its routes, then each ``(function, args)`` of
+    ``after`` (picklable; returns {timing key: s}; the book's transfer
+    experiment, which needs only the multi-task surrogate). Each stage writes
+    the same cache with the same fingerprint as in one process, so
+    :func:`run_study` then goes through every stage in order and loads them.
+    """
+    from mdpl import workers
+
+    timings: dict[str, float] = {}
+    land = [s for s in sources if s in LAND_ROUTES]
+    kinds = list(dict.fromkeys(need_kinds))
+    lane_kind = LANE_KIND if LANE_KIND in kinds and len(kinds) > 1 else None
+    if not land and not lane_kind and not after:
+        return timings
+    with workers.pool(1) as lane, workers.torch_threads(1):
+        jobs = []
+        if land:
+            log(progress, f"calibration: {', '.join(land)} in a second process, beside the ensemble")
+            jobs.append(lane.submit(_lane_land_routes, land, cfg, datasets, feats, split, out, fps, device))
+        store = None
+        if kinds:
+            t = time.perf_counter()
+            log(progress, f"ensemble: {ensemble_members(cfg)} members per site")
+            store = ensemble_stage(cfg, datasets, model, out, progress, fps)
+            timings["ensemble_s"] = time.perf_counter() - t
+        if lane_kind:
+            routes = [s for s in sources if KIND_OF.get(s) == lane_kind]
+            log(progress, f"surrogate: {lane_kind}, calibration: {', '.join(routes)} in a second process")
+            jobs.append(lane.submit(_lane_surrogate_routes, lane_kind, routes, cfg, datasets, feats, split, out, fps,
+                                    device))
+        jobs += [lane.submit(fn, *args) for fn, args in after]
+        for kind in (k for k in kinds if k != lane_kind):
+            sur = _surrogates(cfg, store, [kind], out, device, progress, fps, timings)
+            for src in (s for s in sources if KIND_OF.get(s) == kind):
+                t = time.perf_counter()
+                log(progress, f"calibration: {src}")
+                calibration_stage(src, cfg, model=model, datasets=datasets, feats=feats, split=split, surrogates=sur,
+                                  out=out, fp=fps["calibration"][src], progress=progress, store=store, device=device)
+                timings[f"calibrate_{src}_s"] = time.perf_counter() - t
+        for job in jobs:
+            timings.update(job.result())
+    return timings
+
+
 def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, model=None, device=None,
-              check_verdicts: bool | None = None) -> StudyResult:
+              check_verdicts: bool | None = None, jobs: int = 1, lane_after=()) -> StudyResult:
     """Run (or resume) the whole study into ``out_dir`` and return it loaded.
 
     ``datasets``/``model`` override the configured sites and the embedded
@@ -251,7 +337,11 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
     any work, sites without measured calibration and held-out days, and warn
     in ``study.json`` about held-out scores that come out missing; the twin
     experiment, which scores against the truth over whole records, passes
-    its own datasets and is exempt.
+    its own datasets and is exempt. ``jobs`` >= 2 (the embedded land model
+    on a CPU): the stages that do not depend on each other run on two lanes
+    first (:func:`_run_in_lanes`), with the same caches and results as in
+    one process; ``lane_after``: more ``(function, args)`` for the second
+    lane once its surrogate routes are done (ignored in one process).
     """
     import torch
 
@@ -272,6 +362,7 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
     site_names = [str(f.site) for f in feats]
     timings["sites_s"] = time.perf_counter() - t
     log(progress, f"{len(feats)} sites ({data_source}): {', '.join(site_names)}")
+    lanes = int(jobs) > 1 and model is None and dev.type == "cpu"  # a model given in memory stays in this process
     if model is None:
         model = make_model(cfg, dev)
     if check_verdicts is None:
@@ -285,6 +376,8 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
     surrogates: dict = {}
     store = None
     need_kinds = [KIND_OF[s] for s in sources if s in KIND_OF]
+    lane_timings = _run_in_lanes(cfg, sources, need_kinds, model=model, datasets=datasets, feats=feats, split=split,
+                                 out=out, fps=fps, device=dev, progress=progress, after=lane_after) if lanes else {}
     if need_kinds:
         t = time.perf_counter()
         log(progress, f"ensemble: {ensemble_members(cfg)} members per site")
@@ -313,6 +406,7 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
     records = evaluation_stage(cfg, model=model, datasets=datasets, feats=feats, split=split, sources=sources,
                                calibrations=calibrations, seeded=seeded, surrogates=surrogates, run_params=run_params,
                                out=out, fp=fps["evaluation"], progress=progress, timings=timings)
+    timings.update(lane_timings)  # what the stages cost where they ran, not their cache loads above
 
     atomic_write_text(out / "metrics.json", json.dumps({"records": records}, indent=1))
     write_parameters_csv(calibrations, default, out / "parameters.csv")

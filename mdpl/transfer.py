@@ -55,17 +55,24 @@ def groups_of(features: dict) -> dict[str, list[str]]:
 
 
 def _fingerprint(out: Path, cfg, datasets) -> str:
-    """Everything the transfer reads: the study's metrics and surrogate, the generator settings
-    (``cfg.calibration``, seed, target basis), the sites' data and the code that runs it."""
+    """Everything the transfer reads: the study's multi-task surrogate and the sites' features in its ensemble
+    store (with the store's site list), the generator settings (``cfg.calibration``, seed, the data section,
+    device), the sites' data and the code that runs it. Not the study's metrics: the transfer does not read
+    them, so it can run as soon as the surrogate is trained (beside the study's other stages)."""
     from mdpl.cache import code_fingerprint, dataset_fingerprint
     from mdpl.config import config_to_dict
 
-    h = hashlib.sha256(_DESIGN.encode() + (out / "metrics.json").read_bytes())
+    h = hashlib.sha256(_DESIGN.encode())
     for p in sorted((out / "surrogates" / "multitask").glob("*")):
         if p.is_file() and p.suffix in (".json", ".pt"):
             h.update(p.read_bytes())
+    store = out / "ensemble"
+    for p in [store / "manifest.json", *sorted((store / "features").glob("*.nc"))]:
+        if p.is_file():
+            h.update(p.name.encode() + p.read_bytes())
     conf = config_to_dict(cfg)
-    h.update(json.dumps([conf["calibration"], conf["seed"], conf["data"].get("corrected_fluxes"), conf["device"]],
+    conf["data"].pop("data_dir", None)  # where the files are: their content is hashed below
+    h.update(json.dumps([conf["calibration"], conf["seed"], conf["data"], conf["device"]],
                         sort_keys=True, default=str).encode())
     for ds in sorted(datasets, key=lambda d: str(d.attrs.get("site", ""))):
         h.update(dataset_fingerprint(ds).encode())
@@ -88,10 +95,9 @@ def loso_transfer(cfg, out_dir, datasets, *, model=None, progress: bool = False)
     from mdpl.device import resolve_device
     from mdpl.ensemble import EnsembleStore
     from mdpl.io import atomic_netcdf, atomic_write_text
-    from mdpl.study import load_study, make_model
+    from mdpl.study import make_model
 
     out = Path(out_dir)
-    study = load_study(out)
     sur_dir = out / "surrogates" / "multitask"
     if not sur_dir.is_dir():
         raise ConfigError(f"{out}: the study has no multi-task surrogate (calibration.sources lacks 'mdpl')")
@@ -102,7 +108,7 @@ def loso_transfer(cfg, out_dir, datasets, *, model=None, progress: bool = False)
         return pd.DataFrame(json.loads((tdir / "records.json").read_text())["records"])
 
     store = EnsembleStore.open(out / "ensemble")
-    features = {s: store.features[s] for s in study.sites if s in store.features}
+    features = {s: store.features[s] for s in store.sites if s in store.features}  # the study's sites, in order
     by_site = {str(ds.attrs["site"]): ds for ds in datasets}
     groups = groups_of(features)
     surrogate = TrainedSurrogate.load(sur_dir).freeze()

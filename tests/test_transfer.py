@@ -64,3 +64,14 @@ def test_a_cached_transfer_is_reused_only_while_its_inputs_are_unchanged(tmp_pat
     assert _fingerprint(tmp_path, Config(seed=0), [other]) != fp
     (tmp_path / "surrogates" / "multitask" / "model.json").write_text('{"changed": 1}')
     assert _fingerprint(tmp_path, Config(seed=0), ds) != fp
+    # the sites' features in the ensemble store are read (groups, training periods): they count; the study's
+    # metrics are not read (the transfer runs beside the evaluation): they do not
+    fp = _fingerprint(tmp_path, Config(seed=0), ds)
+    (tmp_path / "metrics.json").write_text('{"records": [1]}')
+    assert _fingerprint(tmp_path, Config(seed=0), ds) == fp
+    (tmp_path / "ensemble" / "features").mkdir(parents=True)
+    (tmp_path / "ensemble" / "features" / "SYN-A.nc").write_bytes(b"features")
+    assert _fingerprint(tmp_path, Config(seed=0), ds) != fp
+    fp = _fingerprint(tmp_path, Config(seed=0), ds)
+    (tmp_path / "ensemble" / "features" / "SYN-A.nc").write_bytes(b"other features")
+    assert _fingerprint(tmp_path, Config(seed=0), ds) != fp

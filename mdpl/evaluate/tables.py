@@ -98,7 +98,8 @@ def monthly_measured_means(ds: xr.Dataset, flux: str, sim, months: set[str] | No
     mask &= np.isfinite(sim)
     t = pd.DatetimeIndex(ds["time"].values)
     frame = pd.DataFrame({"obs": obs[mask], "sim": sim[mask]}, index=t[mask])
-    g = frame.groupby(frame.index.strftime("%Y-%m")).mean()
+    g = frame.groupby(frame.index.to_period("M")).mean()  # not strftime per step: ~50x slower on a record
+    g.index = g.index.strftime("%Y-%m")
     if months is not None:
         g = g[g.index.isin(sorted(months))]
     return list(g.index), g["obs"].to_numpy(), g["sim"].to_numpy()
