@@ -40,6 +40,7 @@ Layout of ``out_dir``::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ from mdpl.calibrate.verdicts import check_verdicts_possible, verdict_warnings
 from mdpl.config import Config, ensemble_members, save_config
 from mdpl.errors import ConfigError
 from mdpl.io import atomic_write_text, read_json_or_none
+from mdpl import workers
 from mdpl.stages import (calibration_stage, default_params, ensemble_stage, evaluation_stage, fidelity_stage, log,
                          surrogate_stage)
 
@@ -275,55 +277,52 @@ def _lane_surrogate_routes(kind: str, routes, cfg: Config, datasets, feats, spli
     return timings
 
 
-def _run_in_lanes(cfg: Config, sources, need_kinds, *, model, datasets, feats, split, out: Path, fps: dict, device,
-                  progress: bool, after=()) -> dict[str, float]:
-    """Fill the caches of the ensemble, the surrogates and the calibrations on two lanes; {timing key: wall s}.
+def _run_in_lanes(cfg: Config, sources, need_kinds, *, lane, model, datasets, feats, split, out: Path, fps: dict,
+                  device, progress: bool, after=()) -> tuple[dict[str, float], list]:
+    """Fill the caches of the ensemble, the surrogates and the calibrations on two lanes.
 
     This process runs the ensemble, then the surrogate kind(s) other than
-    :data:`LANE_KIND` and their routes; one worker (:mod:`mdpl.workers`)
-    runs the land-model routes beside the ensemble (they do not read it),
+    :data:`LANE_KIND` and their routes; ``lane``, a one-worker pool
+    (:func:`mdpl.workers.pool`), runs the land-model routes beside the
+    ensemble (they do not read it),
     then :data:`LANE_KIND` and its routes, then each ``(function, args)`` of
     ``after`` (picklable; returns {timing key: s}; the book's transfer
     experiment, which needs only the multi-task surrogate). Each stage writes
     the same cache with the same fingerprint as in one process, so
     :func:`run_study` then goes through every stage in order and loads them.
+    Returns ({timing key: wall s}, the futures of ``after``, still running).
     """
-    from mdpl import workers
-
     timings: dict[str, float] = {}
     land = [s for s in sources if s in LAND_ROUTES]
     kinds = list(dict.fromkeys(need_kinds))
     lane_kind = LANE_KIND if LANE_KIND in kinds and len(kinds) > 1 else None
-    if not land and not lane_kind and not after:
-        return timings
-    with workers.pool(1) as lane, workers.torch_threads(1):
-        jobs = []
-        if land:
-            log(progress, f"calibration: {', '.join(land)} in a second process, beside the ensemble")
-            jobs.append(lane.submit(_lane_land_routes, land, cfg, datasets, feats, split, out, fps, device))
-        store = None
-        if kinds:
+    jobs = []
+    if land:
+        log(progress, f"calibration: {', '.join(land)} in a second process, beside the ensemble")
+        jobs.append(lane.submit(_lane_land_routes, land, cfg, datasets, feats, split, out, fps, device))
+    store = None
+    if kinds:
+        t = time.perf_counter()
+        log(progress, f"ensemble: {ensemble_members(cfg)} members per site")
+        store = ensemble_stage(cfg, datasets, model, out, progress, fps)
+        timings["ensemble_s"] = time.perf_counter() - t
+    if lane_kind:
+        routes = [s for s in sources if KIND_OF.get(s) == lane_kind]
+        log(progress, f"surrogate: {lane_kind}, calibration: {', '.join(routes)} in a second process")
+        jobs.append(lane.submit(_lane_surrogate_routes, lane_kind, routes, cfg, datasets, feats, split, out, fps,
+                                device))
+    later = [lane.submit(fn, *args) for fn, args in after]
+    for kind in (k for k in kinds if k != lane_kind):
+        sur = _surrogates(cfg, store, [kind], out, device, progress, fps, timings)
+        for src in (s for s in sources if KIND_OF.get(s) == kind):
             t = time.perf_counter()
-            log(progress, f"ensemble: {ensemble_members(cfg)} members per site")
-            store = ensemble_stage(cfg, datasets, model, out, progress, fps)
-            timings["ensemble_s"] = time.perf_counter() - t
-        if lane_kind:
-            routes = [s for s in sources if KIND_OF.get(s) == lane_kind]
-            log(progress, f"surrogate: {lane_kind}, calibration: {', '.join(routes)} in a second process")
-            jobs.append(lane.submit(_lane_surrogate_routes, lane_kind, routes, cfg, datasets, feats, split, out, fps,
-                                    device))
-        jobs += [lane.submit(fn, *args) for fn, args in after]
-        for kind in (k for k in kinds if k != lane_kind):
-            sur = _surrogates(cfg, store, [kind], out, device, progress, fps, timings)
-            for src in (s for s in sources if KIND_OF.get(s) == kind):
-                t = time.perf_counter()
-                log(progress, f"calibration: {src}")
-                calibration_stage(src, cfg, model=model, datasets=datasets, feats=feats, split=split, surrogates=sur,
-                                  out=out, fp=fps["calibration"][src], progress=progress, store=store, device=device)
-                timings[f"calibrate_{src}_s"] = time.perf_counter() - t
-        for job in jobs:
-            timings.update(job.result())
-    return timings
+            log(progress, f"calibration: {src}")
+            calibration_stage(src, cfg, model=model, datasets=datasets, feats=feats, split=split, surrogates=sur,
+                              out=out, fp=fps["calibration"][src], progress=progress, store=store, device=device)
+            timings[f"calibrate_{src}_s"] = time.perf_counter() - t
+    for job in jobs:
+        timings.update(job.result())
+    return timings, later
 
 
 def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, model=None, device=None,
@@ -373,53 +372,60 @@ def run_study(cfg: Config, out_dir, *, progress: bool = True, datasets=None, mod
     out.mkdir(parents=True, exist_ok=True)  # only now: a run refused above leaves nothing behind
     save_config(cfg, out / "config.yaml")
 
-    surrogates: dict = {}
-    store = None
-    need_kinds = [KIND_OF[s] for s in sources if s in KIND_OF]
-    lane_timings = _run_in_lanes(cfg, sources, need_kinds, model=model, datasets=datasets, feats=feats, split=split,
-                                 out=out, fps=fps, device=dev, progress=progress, after=lane_after) if lanes else {}
-    if need_kinds:
-        t = time.perf_counter()
-        log(progress, f"ensemble: {ensemble_members(cfg)} members per site")
-        store = ensemble_stage(cfg, datasets, model, out, progress, fps)
-        timings["ensemble_s"] = time.perf_counter() - t
-        surrogates = _surrogates(cfg, store, need_kinds, out, dev, progress, fps, timings)
+    with contextlib.ExitStack() as stack:  # a failure stops the lane's worker too
+        surrogates: dict = {}
+        store = None
+        need_kinds = [KIND_OF[s] for s in sources if s in KIND_OF]
+        lane = stack.enter_context(workers.pool(1)) if lanes else None  # the second lane, until the study is written
+        if lane is not None:
+            stack.enter_context(workers.torch_threads(1))  # this process shares the cores with it
+        lane_timings, later = _run_in_lanes(cfg, sources, need_kinds, lane=lane, model=model, datasets=datasets,
+                                            feats=feats, split=split, out=out, fps=fps, device=dev, progress=progress,
+                                            after=lane_after) if lane is not None else ({}, [])
+        if need_kinds:
+            t = time.perf_counter()
+            log(progress, f"ensemble: {ensemble_members(cfg)} members per site")
+            store = ensemble_stage(cfg, datasets, model, out, progress, fps)
+            timings["ensemble_s"] = time.perf_counter() - t
+            surrogates = _surrogates(cfg, store, need_kinds, out, dev, progress, fps, timings)
 
-    calibrations: dict[str, CalibrationResult] = {}
-    for src in sources:
-        if src == "default":
-            continue
-        t = time.perf_counter()
-        log(progress, f"calibration: {src}")
-        calibrations[src] = calibration_stage(src, cfg, model=model, datasets=datasets, feats=feats, split=split,
-                                              surrogates=surrogates, out=out, fp=fps["calibration"][src],
-                                              progress=progress, store=store, device=dev)
-        timings[f"calibrate_{src}_s"] = time.perf_counter() - t
-    sur_fp, cal_fp = fingerprint(fps["surrogate"]), fingerprint(fps["calibration"], fps["surrogate"])  # seeded runs
-    seeded = _seeded_calibrations(cfg, sources, store, model=model, datasets=datasets, feats=feats, split=split,
-                                  out=out, device=dev, progress=progress, sur_fp=sur_fp if need_kinds else "",
-                                  cal_fp=cal_fp, timings=timings)
+        calibrations: dict[str, CalibrationResult] = {}
+        for src in sources:
+            if src == "default":
+                continue
+            t = time.perf_counter()
+            log(progress, f"calibration: {src}")
+            calibrations[src] = calibration_stage(src, cfg, model=model, datasets=datasets, feats=feats, split=split,
+                                                  surrogates=surrogates, out=out, fp=fps["calibration"][src],
+                                                  progress=progress, store=store, device=dev)
+            timings[f"calibrate_{src}_s"] = time.perf_counter() - t
+        sur_fp, cal_fp = fingerprint(fps["surrogate"]), fingerprint(fps["calibration"], fps["surrogate"])  # seeded runs
+        seeded = _seeded_calibrations(cfg, sources, store, model=model, datasets=datasets, feats=feats, split=split,
+                                      out=out, device=dev, progress=progress, sur_fp=sur_fp if need_kinds else "",
+                                      cal_fp=cal_fp, timings=timings)
 
-    space = model.parameter_space
-    default = CalibrationResult("default", site_names, list(space.names), list(space.units), default_params(model, feats))
-    run_params = {"default": default.params, **{k: generator_params(v) for k, v in {**calibrations, **seeded}.items()}}
-    records = evaluation_stage(cfg, model=model, datasets=datasets, feats=feats, split=split, sources=sources,
-                               calibrations=calibrations, seeded=seeded, surrogates=surrogates, run_params=run_params,
-                               out=out, fp=fps["evaluation"], progress=progress, timings=timings)
-    timings.update(lane_timings)  # what the stages cost where they ran, not their cache loads above
+        space = model.parameter_space
+        default = CalibrationResult("default", site_names, list(space.names), list(space.units), default_params(model, feats))
+        run_params = {"default": default.params, **{k: generator_params(v) for k, v in {**calibrations, **seeded}.items()}}
+        records = evaluation_stage(cfg, model=model, datasets=datasets, feats=feats, split=split, sources=sources,
+                                   calibrations=calibrations, seeded=seeded, surrogates=surrogates, run_params=run_params,
+                                   out=out, fp=fps["evaluation"], progress=progress, timings=timings)
+        for job in later:  # the lane's last jobs (the book's transfer) ran beside the evaluation
+            lane_timings.update(job.result())
+        timings.update(lane_timings)  # what the stages cost where they ran, not their cache loads above
 
-    atomic_write_text(out / "metrics.json", json.dumps({"records": records}, indent=1))
-    write_parameters_csv(calibrations, default, out / "parameters.csv")
-    verdict = verdict_warnings(records, sources, cfg) if check_verdicts else []
-    for msg in verdict:
-        log(True, f"WARNING: {msg}")
-    warnings_ = (read_json_or_none(out / "evaluation" / "warnings.json") or {}).get("warnings", []) + verdict
-    old = read_json_or_none(out / "study.json")
-    tim = {**(old.get("timings", {}) if isinstance(old, dict) else {}), **timings}
-    atomic_write_text(out / "study.json", json.dumps({"data_source": data_source, "sites": site_names,
-                                                      "sources": sources, "timings": tim,
-                                                      "warnings": warnings_}, indent=1))
-    return load_study(out)
+        atomic_write_text(out / "metrics.json", json.dumps({"records": records}, indent=1))
+        write_parameters_csv(calibrations, default, out / "parameters.csv")
+        verdict = verdict_warnings(records, sources, cfg) if check_verdicts else []
+        for msg in verdict:
+            log(True, f"WARNING: {msg}")
+        warnings_ = (read_json_or_none(out / "evaluation" / "warnings.json") or {}).get("warnings", []) + verdict
+        old = read_json_or_none(out / "study.json")
+        tim = {**(old.get("timings", {}) if isinstance(old, dict) else {}), **timings}
+        atomic_write_text(out / "study.json", json.dumps({"data_source": data_source, "sites": site_names,
+                                                          "sources": sources, "timings": tim,
+                                                          "warnings": warnings_}, indent=1))
+        return load_study(out)
 
 
 def write_parameters_csv(calibrations: dict[str, CalibrationResult], default: CalibrationResult, path: Path) -> Path:

@@ -68,10 +68,27 @@ def _init_worker() -> None:
         pass
 
 
+class _Pool(ProcessPoolExecutor):
+    """A process pool whose ``with`` block, left by an exception, stops its workers instead of waiting for them."""
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            return super().__exit__(exc_type, exc, tb)
+        procs = list((getattr(self, "_processes", None) or {}).values())
+        self.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:  # the work they were doing is no longer wanted
+            if proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            proc.join(timeout=10)
+        return False
+
+
 def pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of ``workers`` spawned processes, one torch thread each (use as a context manager)."""
-    return ProcessPoolExecutor(max_workers=max(1, int(workers)), mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker)
+    """A pool of ``workers`` spawned processes, one torch thread each (use as a context manager: a failure in
+    the block stops the workers, a normal end waits for what was submitted)."""
+    return _Pool(max_workers=max(1, int(workers)), mp_context=multiprocessing.get_context("spawn"),
+                 initializer=_init_worker)
 
 
 @contextlib.contextmanager

@@ -164,3 +164,18 @@ def _slow_transfer(marker: str) -> float:
     time.sleep(3.0)
     Path(marker).write_text("done")
     return 3.0
+
+
+def test_a_failure_in_the_block_stops_the_lanes_instead_of_waiting(tmp_path):
+    import time
+
+    from mdpl.workers import pool
+
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError, match="caller failed"):
+        with pool(1) as lane:
+            job = lane.submit(time.sleep, 60)
+            while not job.running():
+                time.sleep(0.05)
+            raise RuntimeError("caller failed")
+    assert time.perf_counter() - t0 < 40  # not the 60 s the worker had left
