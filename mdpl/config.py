@@ -55,6 +55,7 @@ class LsmConfig:
     checkpoint_days: bool = True  # recompute each day in backward: memory bounded over long runs; use .backward(), not autograd.grad
     compile: str = "auto"  # auto | on | off: torch.compile the time step for runs without gradients (auto: long runs only)
     energy_balance: str = "one_source"  # one_source: one skin temperature | two_source: canopy over ground (mdpl.ils.two_source)
+    frozen_soil: bool = True  # soil water freezes and thaws (latent heat, ice impedance); false: it never freezes
 
 
 @dataclass

@@ -4,15 +4,16 @@ Energy: the ground heat flux Qg is the conductive flux from the surface to the
 first soil node (computed from the soil temperature profile), so the surface
 balance Rnet - Qh - Qle - Qg is *not* zero by construction: it is what the
 Newton iterations leave. The column's heat content change is recomputed here
-from the reported soil temperatures and water contents (heat capacities of
-:func:`mdpl.ils.soil_thermal.layer_properties`, latent heat of the snow that
+from the reported soil temperatures, water and ice contents (sensible heat by the
+heat capacities of :func:`mdpl.ils.soil_thermal.layer_properties`, the latent
+heat of the soil's ice store, -L_f x ice, and the latent heat of the snow that
 melted) and must equal the energy that entered at the surface, Rnet - Qh - Qle,
 minus the bottom flux (zero: an insulated column base). The checks are shown
-to fail when a term is dropped (Qle, or the latent heat of melt) and when the
-surface solve is cut to one Newton iteration.
+to fail when a term is dropped (Qle, the latent heat of melt, or that of the
+soil ice) and when the surface solve is cut to one Newton iteration.
 
-Water: P - E - runoff - drainage equals the storage change (soil, snow,
-canopy) in float64 to 1e-6 mm.
+Water: P - E - runoff - drainage equals the storage change (soil water liquid
+and frozen, snow, canopy) in float64 to 1e-6 mm.
 """
 
 import numpy as np
@@ -35,45 +36,62 @@ WATER_TOL = 1e-6
 def column_energy_terms(res) -> dict[str, torch.Tensor]:
     """Per column (batch, steps 1..N-1) terms of the heat budget of the soil + snow column, W m-2.
 
-    ``storage``: sum over layers of C_l(theta at step start) x (T_l end - T_l start) / dt;
+    ``storage``: sum over layers of C_l(theta, ice at step start) x (T_l end - T_l start) / dt;
+    ``ice``: change of the latent heat of the soil ice, -L_f x (ice end - ice start) / dt;
     ``melt``: latent heat taken by snowmelt, L_f x Qsm; ``surface``: Rnet - Qh - Qle; ``qg``: Qg.
     """
-    theta = res["SoilMoist"].double() / (DZ_M * C.RHO_WATER)
+    water_mm = res["SoilMoist"].double()
+    ice_mm = water_mm * res["SMFrozFrac"].double()
+    theta, ice = water_mm / (DZ_M * C.RHO_WATER), ice_mm / (DZ_M * C.RHO_WATER)
     temp = res["SoilTemp"].double()
     b, n, nl = theta.shape
     porosity = torch.tensor(res.diagnostics["soil_theta_sat"], dtype=torch.float64).repeat_interleave(n)[:, None]
-    heat_cap, _ = layer_properties(theta.reshape(-1, nl), DZ_M, porosity)
+    heat_cap, _ = layer_properties(theta.reshape(-1, nl), ice.reshape(-1, nl), DZ_M, porosity)
     heat_cap = heat_cap.reshape(b, n, nl)
     storage = (heat_cap[:, :-1] * (temp[:, 1:] - temp[:, :-1])).sum(-1) / res.time_step_s
+    ice_heat = -C.LATENT_FUSION * (ice_mm[:, 1:] - ice_mm[:, :-1]).sum(-1) / res.time_step_s
     f = {k: res[k].double()[:, 1:] for k in ("Rnet", "Qh", "Qle", "Qg", "Qsm")}
-    return dict(storage=storage, melt=C.LATENT_FUSION * f["Qsm"], surface=f["Rnet"] - f["Qh"] - f["Qle"],
+    return dict(storage=storage, ice=ice_heat, melt=C.LATENT_FUSION * f["Qsm"], surface=f["Rnet"] - f["Qh"] - f["Qle"],
                 qg=f["Qg"])
 
 
 def energy_imbalance(terms: dict[str, torch.Tensor], drop: str | None = None) -> torch.Tensor:
     """Mean over the run of (energy in at the surface - bottom flux - heat content change), W m-2 per column.
 
-    ``drop``: leave one term out ("Qle" or "melt") to see the check fail.
+    ``drop``: leave one term out ("Qle", "melt" or "ice") to see the check fail.
     """
     surface = terms["surface"]
     if drop == "Qle":
         surface = terms["surface"] + terms["qle"]
     melt = 0.0 if drop == "melt" else terms["melt"]
+    ice = 0.0 if drop == "ice" else terms["ice"]
     bottom = 0.0  # insulated base (zero-flux lower boundary of soil_thermal.step_temperature)
-    return (surface - bottom - terms["storage"] - melt).mean(-1)
+    return (surface - bottom - terms["storage"] - ice - melt).mean(-1)
+
+
+def soil_step_imbalance(terms: dict[str, torch.Tensor], drop: str | None = None) -> torch.Tensor:
+    """Largest |Qg - heat content change of the soil and snowmelt| of any step (W m-2), per column.
+
+    Conduction and phase change conserve energy step by step, so this is rounding; ``drop="ice"``
+    leaves out the latent heat of the soil ice (a freeze or thaw then shows in the step it happens).
+    """
+    ice = 0.0 if drop == "ice" else terms["ice"]
+    return (terms["qg"] - terms["storage"] - ice - terms["melt"]).abs().amax(-1)
 
 
 def _check_budgets(res, what: str):
     terms = column_energy_terms(res)
     terms["qle"] = res["Qle"].double()[:, 1:]
     column = energy_imbalance(terms)
-    conduction = (terms["qg"] - terms["storage"] - terms["melt"]).mean(-1)  # the soil alone
+    conduction = (terms["qg"] - terms["storage"] - terms["ice"] - terms["melt"]).mean(-1)  # the soil alone
     surface = (terms["surface"] - terms["qg"]).abs().mean(-1)  # the skin stores no heat
+    per_step = soil_step_imbalance(terms)
     water = res.water_balance_mm().abs()
     print(f"{what}: column energy imbalance {column.abs().max():.2e} W m-2 (soil alone {conduction.abs().max():.2e}, "
           f"surface mean |Rnet-Qh-Qle-Qg| {surface.max():.2e}); water {water.max():.2e} mm")
     assert column.abs().max() <= ENERGY_TOL, (what, column)
     assert conduction.abs().max() <= ENERGY_TOL, (what, conduction)
+    assert per_step.max() <= 1e-6, (what, per_step)
     assert surface.max() <= ENERGY_TOL, (what, surface)
     torch.testing.assert_close(res["energy_closure"].double(), res["energy_residual"].double())
     assert water.max() <= WATER_TOL, (what, water)
@@ -108,9 +126,14 @@ def test_synthetic_snow_rain_and_drought_conserve_energy_and_water(model64, snow
     assert res["SWE"][:3].max() > 1.0 and res["Qsm"][:3].sum() > 0
     assert res["ECanop"][3:].max() > 0 and res["Qsb"].min() > 0
     assert res["Qs"].max() > 0
-    # the check can fail: leaving out latent heat (or the heat that melted snow) breaks the budget
+    # the soil froze (and the water budget counted its ice as soil water)
+    assert res["SMFrozFrac"][:3, :, 0].max() > 0.1 and res["SMFrozFrac"][3:].max() == 0
+    # the check can fail: leaving out latent heat, the heat that melted snow or the latent heat of the
+    # soil ice breaks the budget
     assert energy_imbalance(terms, drop="Qle").abs().max() > 100 * ENERGY_TOL
     assert energy_imbalance(terms, drop="melt")[:3].abs().max() > ENERGY_TOL
+    assert energy_imbalance(terms, drop="ice")[:3].abs().max() > 100 * ENERGY_TOL
+    assert soil_step_imbalance(terms, drop="ice")[:3].min() > 10.0
 
 
 def test_one_newton_iteration_leaves_the_surface_unbalanced(snowy_and_wet):
@@ -152,3 +175,7 @@ def test_real_year_conserves_energy_and_water(model64, real_data_dir, site):
     res = model64.simulate(ds, None, spinup=False)
     terms = _check_budgets(res, f"{site} year")
     assert energy_imbalance(terms, drop="melt").abs().max() > ENERGY_TOL  # both sites have snow
+    if site == "FI-Hyy":  # a long frozen winter: without the latent heat of the soil ice the budget fails
+        assert res["SMFrozFrac"][0, :, 0].max() > 0.3
+        assert energy_imbalance(terms, drop="ice").abs().max() > ENERGY_TOL
+        assert soil_step_imbalance(terms, drop="ice").max() > 10.0

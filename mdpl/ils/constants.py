@@ -24,7 +24,6 @@ RHO_WATER = 1000.0  # kg m-3
 # surface
 EMISSIVITY = 0.97
 ALBEDO_SOIL = 0.17
-ALBEDO_SNOW = 0.70
 EXTINCTION = 0.5  # canopy light extinction coefficient (spherical leaves)
 DISPLACEMENT_FRAC = 0.67  # zero-plane displacement / canopy height
 KB_INV = 2.0  # ln(z0m / z0h)
@@ -32,6 +31,17 @@ MIN_WIND = 0.5  # m s-1
 SNOW_COVER_MM = 10.0  # SWE at which half the ground is snow covered
 SNOW_DENSITY = 250.0  # kg m-3
 SNOW_CONDUCTIVITY = 0.3  # W m-1 K-1
+
+# snow albedo ageing (MATSIRO: Takata et al. 2003, ILS model description sec. 8.7.1; snow age after
+# Wiscombe & Warren 1980 and Yang et al. 1997, as in BATS, Dickinson et al. 1993). MATSIRO's band albedos
+# of new / old snow are 0.9 / 0.65 (visible) and 0.7 / 0.2 (near infrared); this model has one shortwave
+# band, half of it visible (as PAR_UMOL_PER_J below), so the broadband values are the band means.
+SNOW_ALBEDO_NEW = 0.5 * (0.9 + 0.7)  # fresh snow, 1
+SNOW_ALBEDO_OLD = 0.5 * (0.65 + 0.2)  # the limit of aged snow, 1
+SNOW_AGE_TAU_S = 1.0e6  # tau_age: time scale of the non-dimensional snow age, s
+SNOW_AGE_TEMP_K = 5000.0  # f_ageT: temperature sensitivity of grain growth, K
+SNOW_AGE_DIRT = 0.3  # r_dirt: ageing by dirt and soot away from ice sheets, 1
+SNOW_REFRESH_MM = 10.0  # snowfall (kg m-2) that restores fresh-snow albedo (BATS: 1 cm of water)
 
 # soil (loam, Clapp & Hornberger 1978)
 SOIL_DZ_M = (0.1, 0.3, 0.8, 1.8)
@@ -45,6 +55,13 @@ THETA_WILT = THETA_SAT * (150.0 / abs(PSI_SAT_M)) ** (-1.0 / CH_B)  # at -1.5 MP
 SAT_RUNOFF_EXP = 6.0  # saturated-area fraction = (theta1/theta_sat)**SAT_RUNOFF_EXP
 HEAT_CAP_SOLIDS = 1.926e6  # J m-3 K-1 (of the solid fraction)
 HEAT_CAP_WATER = 4.18e6  # J m-3 K-1
+
+# frozen soil (ice is carried as the liquid-water volume it melts to, m3 m-3)
+RHO_ICE = 917.0  # kg m-3
+HEAT_CAP_ICE = 2.11727e6  # J K-1 per m3 of melt water: c_ice 2117.27 J kg-1 K-1 (CLM4.5, Oleson et al. 2013 Table 2.6)
+COND_LIQUID = 0.57  # thermal conductivity of liquid water, W m-1 K-1 (CLM4.5 Table 2.6)
+COND_ICE = 2.29  # thermal conductivity of ice, W m-1 K-1 (CLM4.5 Table 2.6)
+ICE_IMPEDANCE = 6.0  # Omega: hydraulic conductivity x 10^(-Omega F_ice) (Swenson et al. 2012, JAMES 4:M08002; CLM4.5)
 
 # photosynthesis (Collatz et al. 1991; Sellers et al. 1996, C3)
 O2_PA = 20900.0

@@ -13,6 +13,8 @@ precipitation = evaporation + surface runoff + drainage + storage change.
   depletion of its water above residual and is capped by the room in the
   layer below; the bottom layer drains freely, or (``free_drainage=False``,
   as the model runs) exchanges with the aquifer of :mod:`mdpl.ils.groundwater`;
+- ice in a layer (:mod:`mdpl.ils.freezing`) stays put and cuts the
+  conductivity by 10^(-6 F_ice) (CLM4.5);
 - infiltration excess: the saturated-area fraction of throughfall + melt,
   plus what exceeds the room in the top layer or the infiltration capacity
   Ksat dt (the model ponds it, :mod:`mdpl.ils.ponding`, and what spills over
@@ -25,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from mdpl.ils import constants as C
+from mdpl.ils.freezing import ice_impedance
 
 _DZ = torch.tensor(C.SOIL_DZ_M, dtype=torch.float64)
 _TOP = torch.cumsum(_DZ, 0) - _DZ
@@ -60,7 +63,7 @@ def canopy_drip(store_mm, capacity_mm):
     return store_mm - drip, drip
 
 
-def soil_step(theta, extraction_mm, water_in_mm, grid, dt_s, ksat_m_s, free_drainage: bool = True):
+def soil_step(theta, extraction_mm, water_in_mm, grid, dt_s, ksat_m_s, free_drainage: bool = True, ice=None):
     """One soil-water step. Returns (theta, surface_runoff_mm, drainage_mm).
 
     ``free_drainage=False``: the bottom layer keeps its gravity drainage (drainage_mm is zero): the
@@ -69,12 +72,16 @@ def soil_step(theta, extraction_mm, water_in_mm, grid, dt_s, ksat_m_s, free_drai
     ``extraction_mm`` (batch, layer): transpiration + soil evaporation taken from each layer;
     ``water_in_mm``: throughfall + drip + melt arriving at the surface; ``grid``: a :class:`SoilGrid`;
     ``ksat_m_s``: saturated hydraulic conductivity (batch, 1), m s-1 (a calibrated quantity, so not in the grid).
+    ``ice`` (batch, layer), m3 m-3 of ``theta``: frozen water, which stays put and impedes the flow
+    (:func:`mdpl.ils.freezing.ice_impedance`): only liquid water above residual drains, and the
+    infiltration capacity is the top layer's impeded conductivity.
     """
     w = theta * grid.dz_mm - extraction_mm
-    # gravity drainage with exact exponential depletion of the water above residual
-    avail = (w - grid.res_mm).clamp_min(1e-9)
+    ice_mm, impedance = (0.0, 1.0) if ice is None else (ice * grid.dz_mm, ice_impedance(ice, grid.theta_sat))
+    # gravity drainage with exact exponential depletion of the liquid water above residual
+    avail = (w - ice_mm - grid.res_mm).clamp_min(1e-9)
     ksat_mm = ksat_m_s * (C.RHO_WATER * dt_s)  # (batch, 1), kg m-2 per step
-    k_mm = ksat_mm * (w * grid.inv_sat_mm).clamp(0.0, 1.0) ** grid.drain_exponent
+    k_mm = impedance * ksat_mm * (w * grid.inv_sat_mm).clamp(0.0, 1.0) ** grid.drain_exponent
     drain = avail * (1.0 - torch.exp(-k_mm / avail))
     inner = torch.minimum(drain[:, :-1], (grid.sat_mm[:, 1:] - w[:, 1:]).clamp_min(0.0))
     bottom = drain[:, -1:] if free_drainage else torch.zeros_like(drain[:, -1:])
@@ -82,7 +89,8 @@ def soil_step(theta, extraction_mm, water_in_mm, grid, dt_s, ksat_m_s, free_drai
     # infiltration and surface runoff
     w_top = w[:, 0]
     sat_frac = (w_top * grid.inv_sat_mm[:, 0]).clamp(0.0, 1.0) ** C.SAT_RUNOFF_EXP
-    capacity = torch.minimum((grid.sat_mm[:, 0] - w_top).clamp_min(0.0), ksat_mm[:, 0])
+    top_ksat_mm = ksat_mm[:, 0] if ice is None else ksat_mm[:, 0] * impedance[:, 0]
+    capacity = torch.minimum((grid.sat_mm[:, 0] - w_top).clamp_min(0.0), top_ksat_mm)
     infil = torch.minimum(water_in_mm * (1.0 - sat_frac), capacity)
     w = w + infil.unsqueeze(-1) * grid.top
     return w * grid.inv_dz_mm, water_in_mm - infil, bottom[:, 0]

@@ -1,12 +1,14 @@
 """The embedded land model: a big-leaf, single-column LSM in the spirit of MATSIRO / SiB2.
 
 One column per (site, parameter set), vectorised over the batch, at the
-forcing's own time step. Each step: interception, snow, soil-water stress,
+forcing's own time step. Each step: interception, snow (with an ageing snow
+albedo), soil-water stress,
 canopy conductance (Collatz/Ball-Berry), aerodynamic conductance, the surface
 energy balance (``lsm.energy_balance``: one skin temperature Ts,
 :mod:`mdpl.ils.energy_balance`, or a canopy at Tv over the ground at Tg,
 :mod:`mdpl.ils.two_source`), soil heat conduction with snowmelt, soil
 water (transpiration by root fraction, soil evaporation, drainage, runoff),
+freezing and thawing of the soil water,
 a pond of standing water (:mod:`mdpl.ils.ponding`), an unconfined aquifer
 with a water table (:mod:`mdpl.ils.groundwater`) and ecosystem respiration. Everything is torch, so gradients of any output
 with respect to the parameters flow through the whole run.
@@ -44,6 +46,7 @@ from mdpl import thermo
 from mdpl.ils.energy_balance import SurfaceTerms, qsat, solve_surface
 from mdpl.ils.forcing import ForcingTensors, as_forcing
 from mdpl.ils.groundwater import aquifer_for_water_table, equilibrium_water_table_m, groundwater_step, layer_tops_m
+from mdpl.ils.freezing import phase_change
 from mdpl.ils.hydrology import SoilGrid, canopy_drip, layer_water_mm, root_fractions, root_zone_weights, soil_step
 from mdpl.ils.parameters import PARAMETER_SPACE, ParameterSpace
 from mdpl.ils.photosynthesis import canopy_photosynthesis, conductance_coefficients, soil_water_stress
@@ -51,6 +54,7 @@ from mdpl.ils.ponding import evaporation_coefficients, irrigation, open_water_co
 from mdpl.ils.protocol import SimulationResult
 from mdpl.ils.radiation import snow_cover, snow_free_albedo, snow_masking, vegetation_cover
 from mdpl.ils.site_water import site_water
+from mdpl.ils.snow_albedo import age_snow_albedo, refresh_snow_albedo
 from mdpl.ils.soil_texture import cosby_hydraulics, site_texture
 from mdpl.ils.soil_thermal import ground_conductance, layer_properties, snowmelt, step_temperature
 from mdpl.ils.turbulence import aerodynamic_conductance, neutral_transfer, richardson_coefficient
@@ -63,12 +67,14 @@ class ColumnState(NamedTuple):
     ts: torch.Tensor  # surface (skin) temperature, K; two_source: the radiative temperature (for stability)
     wc: torch.Tensor  # canopy interception store, kg m-2
     swe: torch.Tensor  # snow water equivalent, kg m-2
-    theta: torch.Tensor  # volumetric soil water per layer, m3 m-3
+    theta: torch.Tensor  # volumetric soil water per layer (liquid + ice), m3 m-3
     tsoil: torch.Tensor  # soil temperature per layer, K
     pond: torch.Tensor  # standing water on the ground, kg m-2
     aquifer: torch.Tensor  # aquifer water counted from a full aquifer (<= 0), kg m-2
     tv: torch.Tensor  # canopy (leaf) temperature, K (one_source: = ts)
     tg: torch.Tensor  # ground surface temperature (soil, pond, snow), K (one_source: = ts)
+    alb_snow: torch.Tensor  # snow albedo (:mod:`mdpl.ils.snow_albedo`), 1
+    ice: torch.Tensor  # frozen part of theta per layer, as melt water, m3 m-3 (:mod:`mdpl.ils.freezing`)
 
 
 class StepTerms(NamedTuple):
@@ -82,7 +88,8 @@ class StepTerms(NamedTuple):
     rho_bare: torch.Tensor  # air density x bare fraction, kg m-3
     u: torch.Tensor  # wind speed (floored), m s-1
     rad_free: torch.Tensor  # absorbed SW of the snow-free surface + eps LW, W m-2
-    snow_sw: torch.Tensor  # SW absorbed less when the ground is fully snow covered, W m-2
+    vis_sw: torch.Tensor  # SW onto the visible (not canopy-hidden) snow of a full snow cover, W m-2
+    vis_alb_sw: torch.Tensor  # vis_sw x the snow-free albedo, W m-2 (so snow absorbs alb_snow vis_sw - this less)
     rain_int: torch.Tensor  # rain onto the canopy, kg m-2 per step
     rain_thr: torch.Tensor  # rain through the canopy gaps, kg m-2 per step
     snow_in: torch.Tensor  # snowfall, kg m-2 per step
@@ -126,6 +133,7 @@ class RawOutputs(NamedTuple):
     SWE: torch.Tensor
     CanopInt: torch.Tensor
     SoilWaterStress: torch.Tensor
+    SAlbedo: torch.Tensor
     energy_residual: torch.Tensor
     EWater: torch.Tensor
     irrig_mm: torch.Tensor
@@ -141,7 +149,7 @@ class RawOutputs(NamedTuple):
 STEP_OUTPUTS = ("Qle", "Qh", "Rnet", "Qg", "NEE", "GPP", "Reco", "Evap", "TVeg", "ESoil", "ECanop", "SubSnow",
                 "Qs", "Qsb", "Qsm", "Rainf", "Snowf", "Tsurf", "SWE", "CanopInt", "RootMoist", "SoilWaterStress",
                 "energy_residual", "energy_closure", "EWater", "Qirrig", "Qrec", "SurfStor", "GWStor",
-                "WaterTableD", "VegT", "GroundT")
+                "WaterTableD", "VegT", "GroundT", "SAlbedo")
 #: surface energy balances (``lsm.energy_balance``)
 ENERGY_BALANCES = ("one_source", "two_source")
 N_LAYERS = len(C.SOIL_DZ_M)
@@ -317,10 +325,11 @@ class EmbeddedLSM:
             scalars.append(out_s)
             layered.append(out_l)
         out_s = torch.cat(scalars, 0)  # (time, n_out, batch)
-        out_l = torch.cat(layered, 0)  # (time, 2, batch, layer)
+        out_l = torch.cat(layered, 0)  # (time, 3, batch, layer): theta, tsoil, ice
         fluxes = {k: out_s[:, i, :].transpose(0, 1) for i, k in enumerate(STEP_OUTPUTS)}
         fluxes["SoilMoist"] = (out_l[:, 0] * static["grid"].dz_mm).transpose(0, 1)
         fluxes["SoilTemp"] = out_l[:, 1].transpose(0, 1)
+        fluxes["SMFrozFrac"] = (out_l[:, 2] / out_l[:, 0]).transpose(0, 1)
         time = pd.DatetimeIndex([f.time[a] for a, _ in chunks]).normalize() if daily else f.time
         info["max_abs_energy_residual_w_m2"] = float(fluxes["energy_residual"].detach().abs().max())
         return SimulationResult(fluxes=fluxes, time=time, sites=list(f.sites), n_sets=n_sets,
@@ -431,7 +440,7 @@ class EmbeddedLSM:
         """Ts = first Tair, empty canopy, snow and pond, soil at field capacity and mean air temperature, the
         water table in equilibrium with it (:meth:`_initial_aquifer`) unless the site rule gives its depth
         (:mod:`mdpl.ils.site_water`; wetlands and paddies: at the surface): then the aquifer is full up to
-        it and the layers wholly below it are saturated."""
+        it and the layers wholly below it are saturated. The soil starts unfrozen, the snow albedo fresh."""
         ta = self._expand(f.data["Tair"], n_sets)
         ts = ta[:, 0].clone()
         zeros = torch.zeros_like(ts)
@@ -442,7 +451,8 @@ class EmbeddedLSM:
         aquifer = self._initial_aquifer(static, theta)
         tsoil = ta[:, : first_year_steps(f)].mean(1, keepdim=True).expand(-1, N_LAYERS).clone()
         return ColumnState(ts=ts, wc=zeros, swe=zeros.clone(), theta=theta, tsoil=tsoil, pond=zeros.clone(),
-                           aquifer=aquifer, tv=ts.clone(), tg=ts.clone())
+                           aquifer=aquifer, tv=ts.clone(), tg=ts.clone(), alb_snow=torch.full_like(ts, C.SNOW_ALBEDO_NEW),
+                           ice=torch.zeros_like(theta))
 
     @staticmethod
     def _initial_aquifer(static: dict, theta: torch.Tensor) -> torch.Tensor:
@@ -484,7 +494,8 @@ class EmbeddedLSM:
                                                     e["lai"], e["ta"], e["ps"])
         alb = snow_free_albedo(e["fveg"], col["albedo_canopy"])
         e["rad_free"] = (1.0 - alb) * e["sw"] + e["lw_abs"]
-        e["snow_sw"] = e["snow_vis"] * (C.ALBEDO_SNOW - alb) * e["sw"]
+        e["vis_sw"] = e["snow_vis"] * e["sw"]
+        e["vis_alb_sw"] = e["vis_sw"] * alb
         e["sw_veg"] = e["fveg"] * (1.0 - col["albedo_canopy"]) * e["sw"]
         e["sw_veg_hidden"] = e["snow_vis"] * e["sw_veg"]
         e["wmax"] = col["interception_mm"] * e["lai"] + 1e-3
@@ -553,7 +564,7 @@ class EmbeddedLSM:
                       "(results are the same, only slower; set lsm.compile: off to skip the attempt)", stacklevel=3)
 
     def _run_steps(self, x: torch.Tensor, state, static: dict, keep: bool):
-        """Advance ``state`` over the steps of ``x``; return (state, raw (t, out, b), layered (t, 2, b, l))."""
+        """Advance ``state`` over the steps of ``x``; return (state, raw (t, out, b), layered (t, 3, b, l))."""
         raw, layered = [], []
         step = self._step_function()
         for k in range(x.shape[0]):
@@ -573,17 +584,19 @@ class EmbeddedLSM:
         return state, torch.stack(raw, 0), torch.stack(layered, 0)
 
     def _step(self, x: torch.Tensor, state: ColumnState, s: dict):
-        """One time step for the whole batch: returns (new state, stacked :class:`RawOutputs`, (theta, tsoil))."""
+        """One time step for the whole batch: returns (new state, stacked :class:`RawOutputs`, (theta, tsoil, ice))."""
         t = StepTerms(*x.unbind(0))
         col, dt, grid = s["col"], s["dt"], s["grid"]
-        theta, tsoil = state.theta, state.tsoil
+        theta, tsoil, ice = state.theta, state.tsoil, state.ice
+        liquid = theta - ice  # only liquid water is transpired, evaporated and drained
         # interception and snow stores before the energy balance
         wc1, drip0 = canopy_drip(state.wc + t.rain_int, t.wmax)
         swe1 = state.swe + t.snow_in
         fsnow = snow_cover(swe1)
+        alb_snow = refresh_snow_albedo(state.alb_snow, t.snow_in, state.swe)
         # canopy conductance with root-zone water stress; two_source: photosynthesis at the leaf temperature
         # of the previous step (this step's canopy balance needs the conductance before it has Tv)
-        beta, beta_layers = soil_water_stress(theta, s["theta_crit"], s["root_frac"], s["theta_wilt"])
+        beta, beta_layers = soil_water_stress(liquid, s["theta_crit"], s["root_frac"], s["theta_wilt"])
         if self._two_source:
             gross, _, gross_g, rd_g, _ = canopy_photosynthesis(col["vcmax25"], col["bb_slope"], state.tv, t.sw, t.co2,
                                                                t.rh, t.lai, t.ps, s["c4_frac"])
@@ -591,13 +604,13 @@ class EmbeddedLSM:
             gross, gross_g, rd_g = t.gross, t.gross_g, t.rd_g
         gc = t.k1 * (beta * gross_g - rd_g).clamp_min(0.0) + t.k0
         # soil evaporation: SiB2 resistance and a linear efficiency that empties the top layer smoothly
-        th1 = theta[:, 0]
+        th1 = liquid[:, 0]
         rsoil = col["rsoil_base"] * torch.exp(_RSOIL_SLOPE - s["rsoil_slope"] * th1)
         eff_soil = ((th1 - C.THETA_RES) * s["inv_fc_span"]).clamp(0.0, 1.0)
         ga = aerodynamic_conductance(s["ch_n"], s["g_zd"], t.u, t.ta, state.ts, t.rib_coef)
         ra = 1.0 / ga
-        heat_cap, cond = layer_properties(theta, grid.dz_m, grid.theta_sat)
-        rad_in = t.rad_free - fsnow * t.snow_sw  # absorbed SW + eps LWdown of the whole scene, W m-2
+        heat_cap, cond = layer_properties(theta, ice, grid.dz_m, grid.theta_sat)
+        rad_in = t.rad_free - fsnow * (alb_snow * t.vis_sw - t.vis_alb_sw)  # absorbed SW + eps LWdown of the scene, W m-2
         g_ground = ground_conductance(cond[:, 0], swe1)
         if self._two_source:
             sol = self._two_source_balance(t, state, s, ga, gc, rsoil, eff_soil, fsnow, wc1, beta, rad_in, g_ground)
@@ -635,12 +648,15 @@ class EmbeddedLSM:
         pond1 = state.pond - sol.e_pond * dt
         irr = irrigation(pond1, t.flooded)
         theta_new, excess, _ = soil_step(theta, extraction, t.rain_thr + drip0 + drip1 + melt + pond1 + irr,
-                                         grid, dt, s["ksat_m_s"], free_drainage=False)
+                                         grid, dt, s["ksat_m_s"], free_drainage=False, ice=ice)
         pond_new, runoff = spill(excess, s["spill_mm"])
         # the bottom layer exchanges with the aquifer (recharge or capillary rise); baseflow drains it
         theta_new, aquifer_new, recharge, drainage, zwt = groundwater_step(
             theta_new, state.aquifer, grid.dz_mm, s["theta_fc"], s["theta_sat"], s["psi_sat_m"], s["b"],
             s["ksat_m_s"], s["baseflow_max"], dt)
+        if self.config.frozen_soil:  # freeze or thaw with the heat of crossing 0 degC (C from the step start)
+            tsoil, ice, _ = phase_change(tsoil, heat_cap, theta_new, ice, grid.dz_mm, grid.theta_sat,
+                                         s["psi_sat_m"], s["b"])
         reco = ecosystem_respiration(col["resp_base"], s["log_q10"], tsoil[:, 0], beta)
         swe_new = swe2 - melt
         raw = RawOutputs(
@@ -648,11 +664,11 @@ class EmbeddedLSM:
             ESoil=sol.e_soil, ECanop=sol.e_wet, SubSnow=sol.e_snow, runoff_mm=runoff, drain_mm=drainage,
             melt_mm=melt, Tsurf=sol.ts, SWE=swe_new, CanopInt=wc_new, SoilWaterStress=beta,
             energy_residual=sol.residual, EWater=sol.e_pond, irrig_mm=irr, recharge_mm=recharge, SurfStor=pond_new,
-            GWStor=aquifer_new, WaterTableD=zwt, VegT=tv, GroundT=tg,
+            GWStor=aquifer_new, WaterTableD=zwt, VegT=tv, GroundT=tg, SAlbedo=alb_snow,
         )
-        out_l = torch.stack([theta_new, tsoil], 0)
+        out_l = torch.stack([theta_new, tsoil, ice], 0)
         new = ColumnState(ts=sol.ts, wc=wc_new, swe=swe_new, theta=theta_new, tsoil=tsoil, pond=pond_new,
-                          aquifer=aquifer_new, tv=tv, tg=tg)
+                          aquifer=aquifer_new, tv=tv, tg=tg, alb_snow=age_snow_albedo(alb_snow, tg, dt), ice=ice)
         return new, torch.stack(raw, 0), out_l
 
     def _two_source_balance(self, t: StepTerms, state: ColumnState, s: dict, ga, gc, rsoil, eff_soil, fsnow, wc1,

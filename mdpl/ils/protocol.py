@@ -39,6 +39,7 @@ OUTPUTS: dict[str, tuple[str, str]] = {
     "CanopInt": ("kg m-2", "canopy interception store, end of step"),
     "RootMoist": ("kg m-2", "soil water in the root zone, end of step"),
     "SoilWaterStress": ("1", "root-zone soil-water stress factor beta (1 = unstressed)"),
+    "SAlbedo": ("1", "snow albedo (aged since the last snowfall) used in the step"),
     "energy_residual": ("W m-2", "surface imbalance Rnet - Qh - Qle - Qg left by the Newton iterations"),
     "energy_closure": ("W m-2", "Rnet - Qg - Qh - Qle (the surface stores no heat, so this is energy_residual)"),
     "EWater": ("kg m-2 s-1", "open-water evaporation from the pond (standing water)"),
@@ -47,10 +48,11 @@ OUTPUTS: dict[str, tuple[str, str]] = {
     "SurfStor": ("kg m-2", "standing water on the ground (pond), end of step"),
     "GWStor": ("kg m-2", "aquifer water counted from a full aquifer (<= 0), end of step"),
     "WaterTableD": ("m", "water-table depth below the surface, end of step"),
-    "SoilMoist": ("kg m-2", "soil water per layer, end of step"),
+    "SoilMoist": ("kg m-2", "soil water per layer (liquid and ice), end of step"),
     "SoilTemp": ("K", "soil temperature per layer, end of step"),
+    "SMFrozFrac": ("1", "frozen fraction of the soil water per layer (SoilMoist counts liquid and ice), end of step"),
 }
-LAYERED = ("SoilMoist", "SoilTemp")
+LAYERED = ("SoilMoist", "SoilTemp", "SMFrozFrac")
 
 
 @dataclass

@@ -28,8 +28,9 @@ def snow_cover(swe_mm: torch.Tensor) -> torch.Tensor:
     return s / (s + C.SNOW_COVER_MM)
 
 
-def surface_albedo(albedo_free: torch.Tensor, fsnow_visible: torch.Tensor) -> torch.Tensor:
-    return albedo_free + fsnow_visible * (C.ALBEDO_SNOW - albedo_free)
+def surface_albedo(albedo_free: torch.Tensor, fsnow_visible: torch.Tensor, albedo_snow: torch.Tensor) -> torch.Tensor:
+    """Albedo of the surface whose visible snow fraction has albedo ``albedo_snow`` (:mod:`mdpl.ils.snow_albedo`)."""
+    return albedo_free + fsnow_visible * (albedo_snow - albedo_free)
 
 
 def net_radiation(sw_down, lw_down, albedo, ts_k) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Heat conduction through the four soil layers (explicit, zero flux at the bottom) and snowmelt.
 
-Heat capacity and conductivity depend on soil water. The snow pack is
+Heat capacity and conductivity depend on soil water and its ice (freezing and
+thawing themselves: :mod:`mdpl.ils.freezing`). The snow pack is
 thermally part of the top layer: it adds an insulating resistance between the
 surface and the first soil node, and when the top layer warms above freezing
 under snow the excess heat melts snow first.
@@ -20,13 +21,18 @@ COND_DRY = 0.4
 COND_WET_RISE = 1.2
 
 
-def layer_properties(theta: torch.Tensor, dz_m: torch.Tensor, theta_sat=C.THETA_SAT):
+def layer_properties(theta: torch.Tensor, ice, dz_m: torch.Tensor, theta_sat=C.THETA_SAT):
     """Heat capacity x thickness (J m-2 K-1) and conductivity (W m-1 K-1) per layer.
 
-    ``theta_sat``: porosity (m3 m-3), a number or (batch, 1); solids fill the rest.
+    ``theta``: total water (liquid + ice), ``ice``: its frozen part (as melt water), m3 m-3, (batch, layer)
+    (``ice`` may be 0.0); ``theta_sat``: porosity (m3 m-3), a number or (batch, 1); solids fill the rest.
+    Conductivity rises linearly with saturation from dry to saturated soil (Johansen's Kersten number
+    for frozen soil, Ke = S_r), and ice raises the saturated value by Johansen's (1975) geometric-mean
+    ratio (k_ice / k_liq)^(theta_sat x ice fraction of the water).
     """
-    heat_cap = (C.HEAT_CAP_SOLIDS * (1.0 - theta_sat) + C.HEAT_CAP_WATER * theta) * dz_m
-    cond = COND_DRY + (COND_WET_RISE / theta_sat) * theta
+    heat_cap = (C.HEAT_CAP_SOLIDS * (1.0 - theta_sat) + C.HEAT_CAP_WATER * (theta - ice) + C.HEAT_CAP_ICE * ice) * dz_m
+    frozen_gain = (COND_DRY + COND_WET_RISE) * (torch.pow(C.COND_ICE / C.COND_LIQUID, theta_sat * ice / theta) - 1.0)
+    cond = COND_DRY + ((COND_WET_RISE + frozen_gain) / theta_sat) * theta
     return heat_cap, cond
 
 
