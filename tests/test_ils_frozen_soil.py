@@ -159,3 +159,50 @@ def test_a_frozen_and_a_tropical_column_together_equal_each_alone():
         alone = m.simulate(ds, p[i], spinup=False)
         for k in ("Qle", "Qh", "Qsb", "SoilTemp", "SMFrozFrac"):
             torch.testing.assert_close(together[k][i], alone[k][0], rtol=1e-12, atol=1e-12)
+
+
+def test_a_freezing_layer_settles_instead_of_amplifying_each_change():
+    """A deep loam layer in the mushy zone, cooled by a steady 5 W m-2 for two days, hourly: its temperature
+    falls smoothly, and a change of the starting temperature fades (the sensitivity stays below one) instead
+    of being multiplied by 1 - L_f dz / C x d theta_liq,max / dT (about -10) each step, which made the
+    gradients of a frozen winter overflow float32."""
+    dz_mm = DZ_MM[2:3].view(1, 1)
+    theta = torch.full((1, 1), 0.30, **F64)
+    t0 = torch.tensor([[C.T_FREEZE - 0.2]], **F64, requires_grad=True)
+    ice = theta - max_liquid(t0.detach(), LOAM.theta_sat, LOAM.psi_sat_m, LOAM.b)  # on the unfrozen-water curve
+    t, temps = t0, []
+    for _ in range(48):
+        heat_cap, _ = layer_properties(theta, ice, torch.tensor([C.SOIL_DZ_M[2]], **F64), LOAM.theta_sat)
+        t, ice, _ = phase_change(t - 5.0 * 3600.0 / heat_cap, heat_cap, theta, ice, dz_mm, LOAM.theta_sat,
+                                 LOAM.psi_sat_m, LOAM.b)
+        temps.append(float(t.detach()))
+    (sens,) = torch.autograd.grad(t.sum(), t0)
+    assert 0.0 <= float(sens) <= 1.0, float(sens)
+    steps = np.diff(temps)
+    assert bool((steps <= 1e-12).all()) and temps[-1] < temps[0], temps  # cools monotonically, never flips back
+
+
+def test_gradients_of_a_spun_up_frozen_winter_are_finite_and_well_conditioned():
+    """Twelve January days at the DK-Fou twin, spun up (so the soil starts frozen, in the mushy zone): the
+    gradient of the sum of daily Qle + Qh is finite for every parameter, non-zero for each that acts on the
+    energy balance (respiration does not), and the same in float32 (as calibration runs) and float64. Before
+    the unfrozen-water limit was taken at the end-of-step temperature they differed by up to 10^4 (albedo_canopy:
+    5.9e4 in float32, -7.6e8 in float64; now -15.9 in both), and on the 0.1-year twin float32 overflowed."""
+    ds = site_twin("DK-Fou", years=12 / 365.25, start="2005-01-01", time_step_s=3600)
+    grads = {}
+    for dtype in (torch.float32, torch.float64):
+        m = EmbeddedLSM(LsmConfig(compile="off", dtype=str(dtype).split(".")[1]), device="cpu")
+        p = torch.tensor(SPACE.defaults("CRO"), dtype=dtype, requires_grad=True)
+        res = m.simulate(ds, p, daily=True, initial_theta=0.35)
+        frozen = res["SMFrozFrac"][0].amax(0)  # most of the top layer's water froze, and some 0.4-1.2 m down
+        assert float(frozen[0]) > 0.3 and float(frozen[2]) > 0.005, frozen
+        (res["Qle"].sum() + res["Qh"].sum()).backward()
+        grads[dtype] = p.grad.double()
+    g32, g64 = grads[torch.float32], grads[torch.float64]
+    assert bool(torch.isfinite(g32).all()), g32
+    for j, name in enumerate(SPACE.names):
+        if name in ("resp_base", "q10"):
+            assert float(g64[j]) == 0.0
+            continue
+        assert abs(float(g64[j])) > 1e-6, name
+        assert float(g32[j]) == pytest.approx(float(g64[j]), rel=0.05, abs=1e-6), (name, float(g32[j]), float(g64[j]))

@@ -181,3 +181,33 @@ def test_documented_site_table_reaches_the_attributes():
     assert site_water_facts("ES-ES2") == {"wetland": "0", "paddy_flood_months": "5-9"}
     assert site_water_facts("ID-Pag") == {"wetland": "1"}
     assert site_water_facts("DK-Fou") == {}
+
+
+def test_a_frozen_bottom_layer_neither_drains_nor_lifts_its_ice():
+    """groundwater_step with the bottom layer's water frozen down to residual liquid: no recharge leaves it
+    (the same water unfrozen drains, kg m-2 per half hour), capillary rise into it from a water table just
+    below is cut by the ice impedance, and the layer's water changes only by what crossed its base."""
+    from mdpl.ils.freezing import ice_impedance
+    from mdpl.ils.groundwater import aquifer_for_water_table, groundwater_step
+    from mdpl.ils.soil_texture import cosby_hydraulics
+
+    f64 = dict(dtype=torch.float64)
+    soil = cosby_hydraulics(torch.tensor([0.42], **f64), torch.tensor([0.20], **f64), torch.tensor([1.0], **f64))
+    dz_mm = torch.tensor(C.SOIL_DZ_M, **f64) * C.RHO_WATER
+    wet = torch.tensor([[0.30, 0.30, 0.30, 0.40]], **f64)  # a wet bottom layer over a deep water table: recharge
+    dry = torch.tensor([[0.30, 0.30, 0.30, 0.15]], **f64)  # a dry one over a water table 10 cm below: rise
+    args = (soil.theta_fc, soil.theta_sat, soil.psi_sat_m, soil.b, soil.ksat_m_s, torch.zeros(1, **f64), 1800.0)
+    for theta, zwt, sign in ((wet, 6.0, 1.0), (dry, 3.1, -1.0)):
+        aquifer = aquifer_for_water_table(torch.tensor([zwt], **f64))
+        frozen = torch.zeros_like(theta)
+        frozen[:, -1] = theta[:, -1] - C.THETA_RES  # all but the residual water is ice
+        _, _, q_liquid, _, _ = groundwater_step(theta, aquifer, dz_mm, *args)
+        th_ice, aq_ice, q_ice, _, _ = groundwater_step(theta, aquifer, dz_mm, *args, ice=frozen)
+        assert sign * float(q_liquid) > 1e-3, float(q_liquid)  # unfrozen: kg m-2 per half hour cross the base
+        # frozen: nothing drains (its liquid is at residual, whose suction pulls water up), and any rise is cut
+        # by the ice impedance 10^(-6 F_ice)
+        impedance = float(ice_impedance(frozen[:, -1], soil.theta_sat[:, 0]))
+        assert impedance < 0.05
+        assert float(q_ice) <= 0.0 and -float(q_ice) <= 1.5 * impedance * abs(float(q_liquid)), (float(q_ice), impedance)
+        torch.testing.assert_close((theta - th_ice)[:, -1] * dz_mm[-1], q_ice)  # the ice did not move
+        torch.testing.assert_close(aq_ice - aquifer, q_ice)  # no baseflow here: the aquifer got what left

@@ -6,7 +6,8 @@ snowmelt), a layer whose temperature T* crossed 0 degC exchanges phase with
 the energy that crossing carries, in the explicit scheme of CLM4.5 (Oleson et
 al. 2013, section 6.2): the potential C (T_f - T*) / L_f (kg m-2; C the layer's
 heat capacity, J m-2 K-1) freezes liquid when positive, capped by the liquid
-above the most that can stay unfrozen at T*, and melts ice when negative,
+above the most that can stay unfrozen at the end-of-step temperature (CLM4.5
+takes it at T*, which is unstable: see :func:`phase_change`), and melts ice when negative,
 capped by the ice present; the layer temperature then moves by L_f x (ice
 change) / C, so energy is conserved to rounding and T never overshoots 0 degC.
 The unfrozen water left at T < T_f is the freezing-point depression of the
@@ -34,14 +35,23 @@ def ice_impedance(ice: torch.Tensor, theta_sat) -> torch.Tensor:
     return torch.exp((-C.ICE_IMPEDANCE * C.LOG10) * f_ice)
 
 
-def max_liquid(t_k: torch.Tensor, theta_sat, psi_sat_m, b) -> torch.Tensor:
+def max_liquid(t_k: torch.Tensor, theta_sat, psi_sat_m, b, with_slope: bool = False):
     """Most liquid water (m3 m-3) that stays unfrozen at ``t_k`` (K); the porosity at or above 0 degC.
 
     ``theta_sat``, ``psi_sat_m`` (negative, m), ``b``: the column's Clapp-Hornberger parameters, (batch, 1).
+    ``with_slope``: also return its derivative d theta_liq,max / dT (K-1), 0 where it is flat.
     """
-    x = C.LATENT_FUSION * (C.T_FREEZE - t_k) / (C.GRAVITY * t_k * psi_sat_m.abs())
-    x = torch.where(x > 1.0, x, torch.ones_like(x))  # x <= 1: no depression below the air-entry suction
-    return (theta_sat * x ** (-1.0 / b)).clamp_min(C.THETA_RES)
+    a = C.LATENT_FUSION / (C.GRAVITY * psi_sat_m.abs())  # m-1 x m: the Clapeyron suction per (T_f - T) / T
+    x = a * (C.T_FREEZE - t_k) / t_k
+    depressed = x > 1.0  # x <= 1: no depression below the air-entry suction
+    x = torch.where(depressed, x, torch.ones_like(x))
+    raw = theta_sat * x ** (-1.0 / b)
+    liq = raw.clamp_min(C.THETA_RES)
+    if not with_slope:
+        return liq
+    slope = torch.where(depressed & (raw > C.THETA_RES), liq * (a * C.T_FREEZE) / (b * x * t_k * t_k),
+                        torch.zeros_like(liq))
+    return liq, slope
 
 
 def phase_change(tsoil, heat_cap, theta, ice, dz_mm, theta_sat, psi_sat_m, b):
@@ -50,9 +60,18 @@ def phase_change(tsoil, heat_cap, theta, ice, dz_mm, theta_sat, psi_sat_m, b):
     ``tsoil`` (K), ``heat_cap`` (J m-2 K-1), ``theta`` (total water) and ``ice`` (m3 m-3): (batch, layer);
     ``dz_mm``: kg m-2 per unit theta per layer. Returns (tsoil, ice, frozen): ``frozen`` is the ice made
     this step (kg m-2 per layer, negative when ice melted), which released L_f x frozen of heat.
+
+    Freezing stops where the liquid left meets the unfrozen water of the end-of-step temperature T, not
+    of T*: C (T - T*) = L_f dz (liquid - theta_liq,max(T)), solved by one Newton step from T* (the
+    liquid above theta_liq,max(T*) divided by 1 + L_f dz / C x d theta_liq,max / dT). Capping at
+    theta_liq,max(T*) alone, as CLM4.5 does, multiplies any change of T* by 1 - L_f dz / C x
+    d theta_liq,max / dT (about -10 in a freezing loam), so the freezing layer's temperature flips from
+    step to step and gradients through a frozen winter grow tenfold a step until they overflow.
     """
     potential = heat_cap * (C.T_FREEZE - tsoil) * (1.0 / C.LATENT_FUSION)
-    liquid_above = (theta - ice - max_liquid(tsoil, theta_sat, psi_sat_m, b)).clamp_min(0.0) * dz_mm
-    frozen = torch.where(potential > 0.0, torch.minimum(potential, liquid_above),
+    liq_max, slope = max_liquid(tsoil, theta_sat, psi_sat_m, b, with_slope=True)
+    warming = C.LATENT_FUSION * dz_mm / heat_cap  # K per unit theta frozen
+    to_curve = (theta - ice - liq_max).clamp_min(0.0) * dz_mm / (1.0 + warming * slope)
+    frozen = torch.where(potential > 0.0, torch.minimum(potential, to_curve),
                          torch.maximum(potential, -ice * dz_mm))
     return tsoil + frozen * C.LATENT_FUSION / heat_cap, ice + frozen / dz_mm, frozen

@@ -39,6 +39,7 @@ from __future__ import annotations
 import torch
 
 from mdpl.ils import constants as C
+from mdpl.ils.freezing import ice_impedance
 
 _DZ = torch.tensor(C.SOIL_DZ_M, dtype=torch.float64)
 #: depth of the base of the soil column and of the bottom layer's node (m)
@@ -95,11 +96,16 @@ def water_table_depth_m(aquifer_kg_m2: torch.Tensor, theta: torch.Tensor, theta_
 
 
 def groundwater_step(theta, aquifer_kg_m2, dz_mm, theta_fc, theta_sat, psi_sat_m, b, ksat_m_s, baseflow_max,
-                     dt_s: float):
+                     dt_s: float, ice=None):
     """Exchange with the aquifer and baseflow for one step.
 
-    ``theta`` (batch, layer) after the soil-water step; ``dz_mm`` (layer,) layer thickness in kg m-2 of
-    water per unit theta; hydraulics (batch, 1); ``baseflow_max`` (batch,) kg m-2 s-1.
+    ``theta`` (batch, layer) after the soil-water step, liquid + ice; ``ice`` (batch, layer, m3 m-3 of
+    melt water, or None: no ice): only the bottom layer's liquid water drains to or rises from the
+    aquifer. Its suction is that of its liquid water, its conductivity is impeded by its ice
+    (:func:`mdpl.ils.freezing.ice_impedance`, as in the soil column), recharge is bounded by its liquid
+    above residual, and capillary rise by its pore space not taken by water or ice.
+    ``dz_mm`` (layer,) layer thickness in kg m-2 of water per unit theta; hydraulics (batch, 1);
+    ``baseflow_max`` (batch,) kg m-2 s-1.
     Returns (theta, aquifer, recharge (kg m-2 per step, negative = capillary rise), baseflow (kg m-2 per
     step), water-table depth (m) at the step's end).
     """
@@ -112,9 +118,11 @@ def groundwater_step(theta, aquifer_kg_m2, dz_mm, theta_fc, theta_sat, psi_sat_m
     baseflow = avail * (1.0 - torch.exp(-rate / avail))
     # Darcy flux between the bottom layer's node and the aquifer's water table
     th_b = theta[:, -1]
-    s = (th_b / theta_sat[:, 0]).clamp(0.01, 1.0)
-    suction = (psi_sat_m[:, 0].abs() * s ** (-b[:, 0])).clamp_max(C.RECHARGE_SUCTION_CAP_M)
-    ksat = ksat_m_s[:, 0]
+    liq_b = th_b if ice is None else th_b - ice[:, -1]
+    s = (th_b / theta_sat[:, 0]).clamp(0.01, 1.0)  # saturation of the pores by water and ice: conductivity
+    s_liq = s if ice is None else (liq_b / theta_sat[:, 0]).clamp(0.01, 1.0)  # by liquid water: suction
+    suction = (psi_sat_m[:, 0].abs() * s_liq ** (-b[:, 0])).clamp_max(C.RECHARGE_SUCTION_CAP_M)
+    ksat = ksat_m_s[:, 0] if ice is None else ksat_m_s[:, 0] * ice_impedance(ice[:, -1], theta_sat[:, 0])
     k_down = ksat * s ** (2.0 * b[:, 0] + 3.0)
     n = 2.0 + 3.0 / b[:, 0]
     x = (suction / psi_sat_m[:, 0].abs()).clamp_min(1.0 + 1e-6)
@@ -124,7 +132,7 @@ def groundwater_step(theta, aquifer_kg_m2, dz_mm, theta_fc, theta_sat, psi_sat_m
     k = torch.where(gradient > 0, k_down, k_up)
     q = k * gradient * (C.RHO_WATER * dt_s)  # kg m-2 per step, + down
     w_b = th_b * dz_mm[-1]
-    avail_b = (w_b - C.THETA_RES * dz_mm[-1]).clamp_min(_TINY)
+    avail_b = ((liq_b - C.THETA_RES) * dz_mm[-1]).clamp_min(_TINY)
     q_down = q.clamp_min(0.0)
     down = torch.minimum(avail_b * (1.0 - torch.exp(-q_down / avail_b)), aq_room + baseflow)
     room_b = (theta_sat[:, 0] * dz_mm[-1] - w_b).clamp_min(0.0)

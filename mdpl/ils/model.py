@@ -653,7 +653,7 @@ class EmbeddedLSM:
         # the bottom layer exchanges with the aquifer (recharge or capillary rise); baseflow drains it
         theta_new, aquifer_new, recharge, drainage, zwt = groundwater_step(
             theta_new, state.aquifer, grid.dz_mm, s["theta_fc"], s["theta_sat"], s["psi_sat_m"], s["b"],
-            s["ksat_m_s"], s["baseflow_max"], dt)
+            s["ksat_m_s"], s["baseflow_max"], dt, ice=ice)
         if self.config.frozen_soil:  # freeze or thaw with the heat of crossing 0 degC (C from the step start)
             tsoil, ice, _ = phase_change(tsoil, heat_cap, theta_new, ice, grid.dz_mm, grid.theta_sat,
                                          s["psi_sat_m"], s["b"])
