@@ -26,6 +26,7 @@ from mdpl.ils import constants as C
 from mdpl.ils import two_source as ts
 from mdpl.ils.parameters import PARAMETER_SPACE as SPACE
 from test_ils_conservation import ENERGY_TOL, _check_budgets, column_energy_terms, energy_imbalance
+from test_ils_conservation import snowy_and_wet  # noqa: F401  (the same winter and wet-forest batch, a fixture)
 
 TWO = LsmConfig(energy_balance="two_source", checkpoint_days=False)
 
@@ -119,15 +120,6 @@ def test_newton_converges_from_far_away():
     assert sol.residual.abs().max() < 1e-6
     (f_v, f_g), _, _ = ts._balance(t, sol.tv, sol.tg, False)
     assert f_v.abs().max() < 1e-6 and f_g.abs().max() < 1e-6  # each balance alone, not only their sum
-
-
-@pytest.fixture(scope="module")
-def snowy_and_wet():
-    # a snowy, thawing temperate winter and a wet tropical forest, as in test_ils_conservation
-    sites = [site_twin("DK-Fou", years=30 / 365.25, start="2005-01-21"),
-             site_twin("ID-Pag", years=30 / 365.25, start="2005-01-21")]
-    n = min(d.sizes["time"] for d in sites)
-    return [d.isel(time=slice(0, n)) for d in sites]
 
 
 def test_two_source_conserves_energy_and_water(model64, snowy_and_wet):
